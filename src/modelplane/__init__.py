@@ -1,0 +1,68 @@
+"""modelplane: the whole life of a machine-learning model on one platform.
+
+``import modelplane`` is cheap: the public names below load their modules on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelplane.__about__ import __version__
+
+if TYPE_CHECKING:
+    from modelplane.core.config import configure, get_settings
+    from modelplane.core.errors import (
+        AlreadyExistsError,
+        ConfigurationError,
+        IntegrityCheckError,
+        InvalidArgumentError,
+        InvalidStateError,
+        ModelplaneError,
+        NotFoundError,
+        PermissionDeniedError,
+        StorageUnavailableError,
+    )
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConfigurationError",
+    "IntegrityCheckError",
+    "InvalidArgumentError",
+    "InvalidStateError",
+    "ModelplaneError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "StorageUnavailableError",
+    "__version__",
+    "configure",
+    "get_settings",
+]
+
+_LAZY = {
+    "configure": "modelplane.core.config",
+    "get_settings": "modelplane.core.config",
+    "AlreadyExistsError": "modelplane.core.errors",
+    "ConfigurationError": "modelplane.core.errors",
+    "IntegrityCheckError": "modelplane.core.errors",
+    "InvalidArgumentError": "modelplane.core.errors",
+    "InvalidStateError": "modelplane.core.errors",
+    "ModelplaneError": "modelplane.core.errors",
+    "NotFoundError": "modelplane.core.errors",
+    "PermissionDeniedError": "modelplane.core.errors",
+    "StorageUnavailableError": "modelplane.core.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelplane' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,93 @@
+"""The ``modelplane`` command: a Typer app whose errors are one line and an exit code.
+
+Exit codes: 0 success, 1 a modelplane error (the message says what and why), 2 a usage
+error, 130 interrupted. ``--debug`` (or ``MODELPLANE_DEBUG=1``) shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from modelplane.__about__ import __version__
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(
+    name="modelplane",
+    help="modelplane: track, version, serve and watch machine-learning models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelplane {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    if debug:
+        os.environ["MODELPLANE_DEBUG"] = "1"
+
+
+def _register() -> None:
+    from modelplane.cli import db, info, quickstart, server
+
+    app.command("info")(info.info)
+    app.command("quickstart")(quickstart.quickstart)
+    app.command("server")(server.server)
+    app.add_typer(db.app, name="db")
+
+
+_register()
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``error: message`` on one line to stderr and exit with ``code``."""
+    sys.stderr.write(f"error: {message}\n")
+    raise SystemExit(code)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    from modelplane.core.errors import ModelplaneError
+
+    debug = "--debug" in (argv or sys.argv) or os.environ.get("MODELPLANE_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        fail("aborted", 130)
+    except typer.TyperException as exc:  # usage errors, bad parameters
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
+    except ModelplaneError as exc:
+        if debug:
+            raise
+        fail(" ".join(exc.message.split()))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:
+        if debug:
+            raise
+        fail(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
+             "(run with --debug for the traceback)")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,63 @@
+"""``modelplane server``: the whole app (REST API, UI, metrics, serving) under uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Annotated
+
+import typer
+
+from modelplane.core.errors import PermissionDeniedError
+
+__all__ = ["check_bind_address", "server"]
+
+
+def check_bind_address(host: str, insecure: bool) -> None:
+    """Refuse a non-loopback address until authentication exists, unless ``insecure``."""
+    if insecure or _is_loopback(host):
+        return
+    raise PermissionDeniedError(
+        f"refusing to bind to {host}: modelplane has no authentication yet, so a non-loopback "
+        "address would expose the API to the network; bind to 127.0.0.1 or pass --insecure"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+def server(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback address without auth.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the modelplane server: REST API, UI, /metrics and model serving."""
+    check_bind_address(host, insecure)
+    import uvicorn
+
+    from modelplane.store.db import get_database
+
+    get_database().ensure_schema()  # fail here, on one line, not inside a worker
+    uvicorn.run(
+        "modelplane.server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )

@@ -1,0 +1,206 @@
+"""Settings: where modelplane keeps its state and which backends it talks to.
+
+Values come from ``MODELPLANE_*`` environment variables, overridden by
+:func:`configure`. Every value is checked when settings are first built, so a bad
+value fails at once with the variable named and the accepted forms listed, instead of
+deep inside a backend later.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelplane.core.errors import ConfigurationError
+
+__all__ = ["Settings", "configure", "get_settings", "reset_settings"]
+
+DATABASE_SCHEMES = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+}
+DATABASE_FORMS = "sqlite:///PATH, sqlite:///:memory:, postgresql+psycopg://USER@HOST:PORT/DB"
+ONLINE_STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix")
+ONLINE_STORE_FORMS = "sqlite:///PATH, redis://HOST:PORT/DB, rediss://HOST:PORT/DB"
+SERVER_URL_FORMS = "http://HOST:PORT or https://HOST"
+
+
+class Settings(BaseSettings):
+    """Resolved configuration. Build it with :func:`get_settings`, not directly."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELPLANE_", extra="forbid", frozen=True)
+
+    home: Path = Path("~/.modelplane")
+    database_url: str = ""
+    artifact_root: str = ""
+    online_store_url: str = ""
+    server_url: str = ""
+    max_request_bytes: int = 10 * 1024 * 1024
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in DATABASE_SCHEMES:
+            shown = scheme or "(none)"
+            raise ValueError(f"unsupported scheme {shown!r}; expected {DATABASE_FORMS}")
+        return DATABASE_SCHEMES[scheme] + value[len(scheme) :]
+
+    @field_validator("artifact_root", mode="after")
+    @classmethod
+    def _check_artifact_root(cls, value: str) -> str:
+        if not value or "://" not in value:
+            return value
+        protocol = value.split("://", 1)[0].lower()
+        from fsspec.registry import known_implementations, registry
+
+        if protocol not in known_implementations and protocol not in registry:
+            raise ValueError(
+                f"unknown storage protocol {protocol!r}; expected a local path or an fsspec "
+                "URL such as file:///PATH, s3://BUCKET/PREFIX, gs://BUCKET, memory://NAME"
+            )
+        return value
+
+    @field_validator("online_store_url", mode="after")
+    @classmethod
+    def _check_online_store_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme.lower() not in ONLINE_STORE_SCHEMES:
+            raise ValueError(f"unsupported scheme; expected {ONLINE_STORE_FORMS}")
+        return value
+
+    @field_validator("server_url", mode="after")
+    @classmethod
+    def _check_server_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme.lower() not in ("http", "https"):
+            raise ValueError(f"expected {SERVER_URL_FORMS}")
+        return value.rstrip("/")
+
+    @field_validator("max_request_bytes", mode="after")
+    @classmethod
+    def _check_positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("expected a positive number of bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        # frozen model: defaults that depend on `home` are filled through __dict__
+        if not self.database_url:
+            self.__dict__["database_url"] = f"sqlite:///{self.home / 'modelplane.db'}"
+        if not self.artifact_root:
+            self.__dict__["artifact_root"] = str(self.home / "artifacts")
+        if not self.online_store_url:
+            self.__dict__["online_store_url"] = f"sqlite:///{self.home / 'online.db'}"
+        return self
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.server_url)
+
+    def redacted(self, url: str) -> str:
+        """``url`` with any password replaced by ``***`` (for display)."""
+        parts = urlsplit(url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return url
+
+
+_lock = threading.Lock()
+_overrides: dict[str, Any] = {}
+_current: Settings | None = None
+
+
+def _build(overrides: dict[str, Any]) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        source = "argument" if field in overrides else "variable"
+        name = field if field in overrides else f"MODELPLANE_{field.upper()}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(
+            f"{name}: {message}", details={"field": name, "source": source}
+        ) from None
+
+
+def get_settings() -> Settings:
+    """The settings in force: environment plus :func:`configure` overrides (cached)."""
+    global _current
+    current = _current
+    if current is not None:
+        return current
+    with _lock:
+        if _current is None:
+            _current = _build(_overrides)
+        return _current
+
+
+def configure(**values: Any) -> Settings:
+    """Override settings for this process, e.g. ``configure(home="/tmp/mp")``.
+
+    Accepts the field names of :class:`Settings`; ``None`` removes an override.
+    Returns the new settings; a bad value raises :class:`ConfigurationError` and
+    leaves the previous settings in force.
+    """
+    global _current
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigurationError(
+            f"configure() got unknown setting {unknown[0]!r}; expected one of "
+            f"{', '.join(sorted(Settings.model_fields))}",
+            details={"field": unknown[0]},
+        )
+    with _lock:
+        merged = {**_overrides, **values}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        settings = _build(merged)
+        _overrides.clear()
+        _overrides.update(merged)
+        _current = settings
+    _notify_reset()
+    return settings
+
+
+def reset_settings() -> None:
+    """Forget overrides and cached settings (the environment is read again)."""
+    global _current
+    with _lock:
+        _overrides.clear()
+        _current = None
+    _notify_reset()
+
+
+_reset_hooks: list[Any] = []
+
+
+def on_reset(hook: Any) -> Any:
+    """Register ``hook()`` to run when settings change (lower layers drop caches)."""
+    _reset_hooks.append(hook)
+    return hook
+
+
+def _notify_reset() -> None:
+    for hook in list(_reset_hooks):
+        hook()
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

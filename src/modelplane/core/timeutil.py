@@ -1,0 +1,18 @@
+"""Time is stored and returned as timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["as_utc", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as aware UTC; a naive value is taken to be UTC already (as databases return it)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,40 @@
+"""The FastAPI application: REST API under ``/api/v1``, serving routes, ``/metrics``, UI.
+
+``create_app()`` builds everything from settings at call time (nothing at import time),
+so tests and several replicas can build independent apps.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from modelplane.__about__ import __version__
+from modelplane.core.config import Settings, get_settings
+from modelplane.server.errors import install_error_handlers
+from modelplane.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the modelplane server application for ``settings`` (default: configured)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="modelplane",
+        version=__version__,
+        description="Tracking, registry, features, pipelines, serving and monitoring.",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    from modelplane.server.routes import health
+
+    app.include_router(health.router, prefix=API_PREFIX)
+
+    # Outermost first: the request id is set before anything can fail.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,3 @@
+"""API schemas: ``<Entity>Create`` / ``<Entity>Update`` / ``<Entity>Out``."""
+
+__all__: list[str] = []
