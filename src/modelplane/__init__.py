@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from modelplane.__about__ import __version__
 
 if TYPE_CHECKING:
+    from modelplane.client import Client
     from modelplane.core.config import configure, get_settings
     from modelplane.core.errors import (
         AlreadyExistsError,
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
         PermissionDeniedError,
         StorageUnavailableError,
     )
+    from modelplane.fluent import active_run, load_model, start_run
 
 __all__ = [
     "AlreadyExistsError",
+    "Client",
     "ConfigurationError",
     "IntegrityCheckError",
     "InvalidArgumentError",
@@ -34,11 +37,18 @@ __all__ = [
     "PermissionDeniedError",
     "StorageUnavailableError",
     "__version__",
+    "active_run",
     "configure",
     "get_settings",
+    "load_model",
+    "start_run",
 ]
 
 _LAZY = {
+    "Client": "modelplane.client",
+    "active_run": "modelplane.fluent",
+    "load_model": "modelplane.fluent",
+    "start_run": "modelplane.fluent",
     "configure": "modelplane.core.config",
     "get_settings": "modelplane.core.config",
     "AlreadyExistsError": "modelplane.core.errors",

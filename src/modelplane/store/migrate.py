@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["HEAD_REVISION", "current_revision", "ensure_head", "upgrade"]
 
 #: The newest migration in ``migrations/versions``; a test keeps the two in step.
-HEAD_REVISION = "0001"
-KNOWN_REVISIONS = ("0001",)
+HEAD_REVISION = "0002"
+KNOWN_REVISIONS = ("0001", "0002")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x6D706C616E65  # "mplane"
 

@@ -1,14 +1,38 @@
 """Table definitions of the metadata database (SQLAlchemy Core).
 
-Each capability owns its tables; they refer to each other by id. Alembic migrations in
-``migrations/versions`` create exactly these tables (a test compares the two).
+Each capability owns its tables and refers to other capabilities' records by id only
+(no foreign keys across capabilities). Alembic migrations in ``migrations/versions``
+create exactly these tables (a test compares the two on SQLite and PostgreSQL).
+
+Invariants that matter under concurrency are held here, not in Python:
+- version numbers: ``registered_models.next_version`` is bumped with UPDATE ... RETURNING
+  inside the write transaction, and ``uq(model_id, version)`` backs it;
+- one holder per exclusive stage: a partial unique index on (model_id, stage) where the
+  stage is staging or production;
+- one version per alias: the alias is the primary key with the model id.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
-__all__ = ["meta", "metadata"]
+__all__ = ["metadata"]
 
 metadata = MetaData(
     naming_convention={
@@ -20,10 +44,222 @@ metadata = MetaData(
     }
 )
 
+ID = String(32)
+TS = DateTime(timezone=True)
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrement needs INTEGER
+
 #: Facts about this installation (installation id, creation time).
 meta = Table(
     "meta",
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# -- tracking ----------------------------------------------------------------------------
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("tags", JSON, nullable=False),
+    Column("lifecycle", String(16), nullable=False, server_default="active"),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("parent_run_id", ID, ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lifecycle", String(16), nullable=False, server_default="active"),
+    Column("start_time", TS, nullable=False),
+    Column("end_time", TS, nullable=True),
+    Column("user", String(128), nullable=False, server_default=""),
+    Column("host", String(256), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=True),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("code_commit", String(64), nullable=True),
+    Column("code_dirty", Boolean, nullable=True),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "status"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: Every logged value: the full history. Timestamps are epoch milliseconds (cheap to
+#: write in bulk on every backend; the API returns aware UTC datetimes).
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
+    Index(None, "run_id", "key", "step"),
+)
+
+#: The latest value per (run, key): what search filters and sorts on.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
+    Index(None, "key", "value"),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("is_dir", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+#: A dataset version, stored once per content digest.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_digest", String(64), ForeignKey("datasets.digest"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# -- registry ----------------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("next_version", Integer, nullable=False, server_default="1"),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("registered_models.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("stage", String(16), nullable=False, server_default="development"),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("run_id", ID, nullable=True),  # tracking's run, by id only
+    Column("artifact_digest", String(64), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False, server_default="0"),
+    Column("signature", JSON, nullable=True),
+    Column("input_example", JSON, nullable=True),
+    Column("metrics", JSON, nullable=False),
+    Column("datasets", JSON, nullable=False),
+    Column("model_meta", JSON, nullable=False),
+    Column("code_commit", String(64), nullable=True),
+    Column("code_dirty", Boolean, nullable=True),
+    Column("created_by", String(128), nullable=False, server_default=""),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index(
+        "uq_model_versions_exclusive_stage",
+        "model_id",
+        "stage",
+        unique=True,
+        sqlite_where=text("stage IN ('staging', 'production')"),
+        postgresql_where=text("stage IN ('staging', 'production')"),
+    ),
+    Index(None, "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("version_id", ID, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version_id", ID, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           nullable=False),
+)
+
+#: Append-only: every version creation, stage move and alias change, in order.
+registry_audit = Table(
+    "registry_audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model_id", ID, nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("field", String(128), nullable=True),
+    Column("from_value", String(256), nullable=True),
+    Column("to_value", String(256), nullable=True),
+    Column("displaced_version", Integer, nullable=True),
+    Column("actor", String(128), nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("at", TS, nullable=False),
+    Index(None, "model_id", "id"),
 )

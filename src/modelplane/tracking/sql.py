@@ -1,0 +1,332 @@
+"""``SqlTrackingStore``: tracking on the metadata database (SQLite or PostgreSQL).
+
+SQLAlchemy Core throughout: metric batches are one ``executemany`` into the history plus
+one upsert into ``latest_metrics`` (kept only if the new point is at a later step, or
+the same step and a later time), all in the caller's single transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from modelplane.core.errors import InvalidStateError, NotFoundError
+from modelplane.core.filters import Expr, Field
+from modelplane.core.ids import new_id
+from modelplane.core.timeutil import as_utc, utcnow
+from modelplane.store.db import Database
+from modelplane.store.filters import compile_filter, compile_order_by
+from modelplane.store.tables import (
+    datasets,
+    experiments,
+    latest_metrics,
+    metrics,
+    params,
+    run_artifacts,
+    run_datasets,
+    run_tags,
+    runs,
+)
+from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+from modelplane.tracking.search import RunResolver
+
+__all__ = ["SqlTrackingStore", "from_epoch_ms", "to_epoch_ms"]
+
+
+_COPY_METRICS = ("COPY metrics (run_id, key, value, step, timestamp) "
+                 "FROM STDIN (FORMAT BINARY)")
+
+
+def to_epoch_ms(value: datetime) -> int:
+    return round(value.timestamp() * 1000)
+
+
+def from_epoch_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def _experiment(row: Any) -> Experiment:
+    return Experiment(id=row.id, name=row.name, description=row.description,
+                      tags=dict(row.tags or {}), lifecycle=row.lifecycle,
+                      created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at))
+
+
+def _run(row: Any, p: dict[str, str] | None = None, m: dict[str, float] | None = None,
+         t: dict[str, str] | None = None) -> Run:
+    return Run(id=row.id, experiment_id=row.experiment_id, name=row.name, status=row.status,
+               lifecycle=row.lifecycle, start_time=as_utc(row.start_time),
+               end_time=as_utc(row.end_time) if row.end_time else None,
+               parent_run_id=row.parent_run_id, user=row.user, host=row.host, pid=row.pid,
+               source=row.source, code_commit=row.code_commit, code_dirty=row.code_dirty,
+               params=p or {}, metrics=m or {}, tags=t or {})
+
+
+class SqlTrackingStore:
+    """Implements :class:`~modelplane.tracking.store.TrackingStore`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        if db.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        stmt = upsert(latest_metrics)
+        new = stmt.excluded
+        self._upsert_latest = stmt.on_conflict_do_update(
+            index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
+            set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+            where=or_(new.step > latest_metrics.c.step,
+                      and_(new.step == latest_metrics.c.step,
+                           new.timestamp >= latest_metrics.c.timestamp)),
+        )
+        mark = "?" if db.dialect == "sqlite" else "%s"
+        # Bulk metric rows go straight to the driver's executemany: on 100k-row batches
+        # SQLAlchemy's per-row parameter processing would cost more than the database.
+        self._insert_metrics_sql = (
+            "INSERT INTO metrics (run_id, key, value, step, timestamp) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})")
+        self._insert_params = insert(params)
+        stmt_tags = upsert(run_tags)
+        self._upsert_tags = stmt_tags.on_conflict_do_update(
+            index_elements=[run_tags.c.run_id, run_tags.c.key],
+            set_={"value": stmt_tags.excluded.value})
+        self._insert_dataset = upsert(datasets).on_conflict_do_nothing(
+            index_elements=[datasets.c.digest])
+        self._link_dataset = upsert(run_datasets).on_conflict_do_nothing(
+            index_elements=[run_datasets.c.run_id, run_datasets.c.dataset_digest,
+                            run_datasets.c.role])
+        stmt_art = upsert(run_artifacts)
+        self._upsert_artifact = stmt_art.on_conflict_do_update(
+            index_elements=[run_artifacts.c.run_id, run_artifacts.c.path],
+            set_={c: stmt_art.excluded[c] for c in ("digest", "is_dir", "size", "created_at")})
+
+    # -- experiments -------------------------------------------------------------------
+    def create_experiment(self, name: str, description: str, tags: dict[str, str]) -> Experiment:
+        now = utcnow()
+        values = {"id": new_id(), "name": name, "description": description, "tags": tags,
+                  "lifecycle": "active", "created_at": now, "updated_at": now}
+        with self.db.session_scope() as session:
+            session.execute(insert(experiments).values(**values))
+        return Experiment(**values)
+
+    def _find_experiment(self, session: Session, id_or_name: str) -> Any:
+        row = session.execute(select(experiments).where(
+            or_(experiments.c.id == id_or_name, experiments.c.name == id_or_name))).first()
+        if row is None:
+            raise NotFoundError(f"experiment {id_or_name!r} not found",
+                                details={"experiment": id_or_name})
+        return row
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        with self.db.session_scope(readonly=True) as session:
+            return _experiment(self._find_experiment(session, id_or_name))
+
+    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
+        query = select(experiments).order_by(experiments.c.created_at)
+        if not include_deleted:
+            query = query.where(experiments.c.lifecycle == "active")
+        with self.db.session_scope(readonly=True) as session:
+            return [_experiment(row) for row in session.execute(query)]
+
+    def update_experiment(self, experiment_id: str, **changes: Any) -> Experiment:
+        with self.db.session_scope() as session:
+            row = self._find_experiment(session, experiment_id)
+            session.execute(update(experiments).where(experiments.c.id == row.id)
+                            .values(**changes, updated_at=utcnow()))
+            return _experiment(self._find_experiment(session, row.id))
+
+    # -- runs --------------------------------------------------------------------------
+    def create_run(self, run: Run) -> Run:
+        values = {k: getattr(run, k) for k in (
+            "id", "experiment_id", "name", "status", "lifecycle", "start_time", "end_time",
+            "parent_run_id", "user", "host", "pid", "source", "code_commit", "code_dirty")}
+        with self.db.session_scope() as session:
+            session.execute(insert(runs).values(**values))
+            if run.params or run.tags:
+                self._write_batch(session, run.id, (), run.params, run.tags)
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        with self.db.session_scope(readonly=True) as session:
+            found = self._load_runs(session, select(runs).where(runs.c.id == run_id))
+        if not found:
+            raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
+        return found[0]
+
+    def update_run(self, run_id: str, **changes: Any) -> Run:
+        with self.db.session_scope() as session:
+            result = session.execute(update(runs).where(runs.c.id == run_id).values(**changes))
+            if result.rowcount == 0:
+                raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
+        return self.get_run(run_id)
+
+    def _load_runs(self, session: Session, query: Any) -> list[Run]:
+        rows = session.execute(query).all()
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        p: dict[str, dict[str, str]] = {i: {} for i in ids}
+        m: dict[str, dict[str, float]] = {i: {} for i in ids}
+        t: dict[str, dict[str, str]] = {i: {} for i in ids}
+        for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
+            for run_id, key, value in session.execute(
+                    select(params.c.run_id, params.c.key, params.c.value)
+                    .where(params.c.run_id.in_(chunk))):
+                p[run_id][key] = value
+            for run_id, key, value in session.execute(
+                    select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value)
+                    .where(latest_metrics.c.run_id.in_(chunk))):
+                m[run_id][key] = value
+            for run_id, key, value in session.execute(
+                    select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
+                    .where(run_tags.c.run_id.in_(chunk))):
+                t[run_id][key] = value
+        return [_run(row, p[row.id], m[row.id], t[row.id]) for row in rows]
+
+    # -- logging -----------------------------------------------------------------------
+    def log_batch(self, run_id: str, metric_rows: Sequence[tuple[str, str, float, int, int]],
+                  params_: dict[str, str], tags: dict[str, str]) -> None:
+        with self.db.session_scope() as session:
+            self._write_batch(session, run_id, metric_rows, params_, tags)
+
+    def log_metric_rows(self, rows: list[tuple[str, str, float, int, int]]) -> None:
+        """The hot path: validated ``(run_id, key, value, step, epoch_ms)`` rows, written
+        with the latest value per (run, key) in one transaction."""
+        with self.db.session_scope() as session:
+            self._insert_metric_rows(session, rows)
+            session.execute(self._upsert_latest, latest_rows(rows))
+
+    def _write_batch(self, session: Session, run_id: str,
+                     metric_rows: Sequence[tuple[str, str, float, int, int]],
+                     params_: dict[str, str], tags: dict[str, str]) -> None:
+        if params_:
+            existing = {key: value for key, value in session.execute(
+                select(params.c.key, params.c.value)
+                .where(params.c.run_id == run_id, params.c.key.in_(list(params_))))}
+            for key, value in params_.items():
+                if key in existing and existing[key] != value:
+                    raise InvalidStateError(
+                        f"param {key!r} of run {run_id} is already {existing[key]!r}; cannot "
+                        f"set it to {value!r} (params are immutable: start a new run)",
+                        details={"field": f"params.{key}", "existing": existing[key],
+                                 "given": value})
+            new = [{"run_id": run_id, "key": k, "value": v}
+                   for k, v in params_.items() if k not in existing]
+            if new:
+                session.execute(self._insert_params, new)
+        if tags:
+            session.execute(self._upsert_tags,
+                            [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+        if metric_rows:
+            self._insert_metric_rows(session, metric_rows)
+            session.execute(self._upsert_latest, latest_rows(metric_rows))
+
+    def _insert_metric_rows(self, session: Session,
+                            rows: Sequence[tuple[str, str, float, int, int]]) -> None:
+        connection = session.connection()
+        if self.db.dialect == "postgresql" and len(rows) > 16:
+            # COPY is PostgreSQL's bulk path: one round trip instead of one per row.
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(_COPY_METRICS) as copy:
+                copy.set_types(["text", "text", "float8", "int8", "int8"])
+                for row in rows:
+                    copy.write_row(row)
+            return
+        connection.exec_driver_sql(self._insert_metrics_sql, list(rows))
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        query = (select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+                 .where(metrics.c.run_id == run_id, metrics.c.key == key)
+                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id))
+        with self.db.session_scope(readonly=True) as session:
+            return [Metric(k, v, s, from_epoch_ms(ts)) for k, v, s, ts in session.execute(query)]
+
+    # -- search ------------------------------------------------------------------------
+    def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
+                    include_deleted: bool = False) -> list[Run]:
+        resolver = RunResolver()
+        query = select(runs).where(compile_filter(where, resolver))
+        if experiment_ids is not None:
+            query = query.where(runs.c.experiment_id.in_(list(experiment_ids)))
+        if not include_deleted:
+            query = query.where(runs.c.lifecycle == "active")
+        ordering = compile_order_by(order_by, resolver)
+        query = query.order_by(*ordering, runs.c.start_time.desc(), runs.c.id)
+        with self.db.session_scope(readonly=True) as session:
+            return self._load_runs(session, query.limit(limit).offset(offset))
+
+    # -- artifacts and datasets --------------------------------------------------------
+    def add_artifact(self, run_id: str, artifact: RunArtifact) -> None:
+        with self.db.session_scope() as session:
+            session.execute(self._upsert_artifact, [{
+                "run_id": run_id, "path": artifact.path, "digest": artifact.digest,
+                "is_dir": artifact.is_dir, "size": artifact.size,
+                "created_at": artifact.created_at}])
+
+    def list_artifacts(self, run_id: str) -> list[RunArtifact]:
+        query = (select(run_artifacts).where(run_artifacts.c.run_id == run_id)
+                 .order_by(run_artifacts.c.path))
+        with self.db.session_scope(readonly=True) as session:
+            return [RunArtifact(r.path, r.digest, r.is_dir, r.size, as_utc(r.created_at))
+                    for r in session.execute(query)]
+
+    def link_dataset(self, run_id: str, record: DatasetRecord, role: str) -> DatasetRecord:
+        with self.db.session_scope() as session:
+            session.execute(self._insert_dataset, [{
+                "digest": record.digest, "name": record.name, "source": record.source,
+                "num_rows": record.num_rows, "num_columns": record.num_columns,
+                "schema": record.schema, "profile": record.profile,
+                "created_at": record.created_at}])
+            session.execute(self._link_dataset, [{
+                "run_id": run_id, "dataset_digest": record.digest, "role": role,
+                "name": record.name, "created_at": utcnow()}])
+        return DatasetRecord(**{**record.to_dict(), "role": role})
+
+    def run_datasets(self, run_id: str) -> list[DatasetRecord]:
+        query = (select(datasets, run_datasets.c.role, run_datasets.c.name.label("link_name"))
+                 .join(run_datasets, run_datasets.c.dataset_digest == datasets.c.digest)
+                 .where(run_datasets.c.run_id == run_id).order_by(run_datasets.c.created_at))
+        with self.db.session_scope(readonly=True) as session:
+            return [DatasetRecord(digest=r.digest, name=r.link_name, source=r.source,
+                                  num_rows=r.num_rows, num_columns=r.num_columns,
+                                  schema=r.schema, profile=r.profile,
+                                  created_at=as_utc(r.created_at), role=r.role)
+                    for r in session.execute(query)]
+
+    def get_dataset(self, digest: str) -> DatasetRecord:
+        with self.db.session_scope(readonly=True) as session:
+            r = session.execute(select(datasets).where(datasets.c.digest == digest)).first()
+        if r is None:
+            raise NotFoundError(f"dataset {digest!r} not found", details={"digest": digest})
+        return DatasetRecord(digest=r.digest, name=r.name, source=r.source,
+                             num_rows=r.num_rows, num_columns=r.num_columns, schema=r.schema,
+                             profile=r.profile, created_at=as_utc(r.created_at))
+
+    def running_runs(self, older_than: datetime | None = None) -> list[Run]:
+        query = select(runs).where(runs.c.status == "running")
+        if older_than is not None:
+            query = query.where(runs.c.start_time < older_than)
+        with self.db.session_scope(readonly=True) as session:
+            return self._load_runs(session, query)
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        with self.db.session_scope() as session:
+            session.execute(delete(run_tags).where(run_tags.c.run_id == run_id,
+                                                   run_tags.c.key == key))
+
+
+def latest_rows(rows: Sequence[tuple[str, str, float, int, int]]) -> list[dict[str, Any]]:
+    """The last point per (run, key) of a batch (by step, then time): what
+    ``latest_metrics`` keeps."""
+    best: dict[tuple[str, str], tuple[str, str, float, int, int]] = {}
+    for row in rows:
+        current = best.get(row[:2])
+        if current is None or (row[3], row[4]) >= (current[3], current[4]):
+            best[row[:2]] = row
+    return [{"run_id": r[0], "key": r[1], "value": r[2], "step": r[3], "timestamp": r[4]}
+            for r in best.values()]

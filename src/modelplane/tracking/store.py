@@ -1,0 +1,68 @@
+"""The tracking storage protocol: what any tracking backend must do.
+
+One implementation today, :class:`~modelplane.tracking.sql.SqlTrackingStore` (SQLite and
+PostgreSQL). Methods validate nothing a service already validated; they make each call
+atomic (all of a batch or none of it) and raise the modelplane error tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from modelplane.core.filters import Expr, Field
+from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+
+__all__ = ["TrackingStore"]
+
+
+class TrackingStore(Protocol):
+    def create_experiment(self, name: str, description: str, tags: dict[str, str]) -> Experiment:
+        """Create an experiment; a taken name raises AlreadyExistsError."""
+        ...
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        """By id or name (deleted ones too); NotFoundError when neither matches."""
+        ...
+
+    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]: ...
+
+    def update_experiment(self, experiment_id: str, **changes: Any) -> Experiment:
+        """Change ``name``, ``description``, ``tags`` or ``lifecycle``."""
+        ...
+
+    def create_run(self, run: Run) -> Run: ...
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with params, tags and latest metrics; NotFoundError if unknown."""
+        ...
+
+    def update_run(self, run_id: str, **changes: Any) -> Run:
+        """Change ``status``, ``end_time``, ``name`` or ``lifecycle``."""
+        ...
+
+    def log_batch(self, run_id: str, metric_rows: Sequence[tuple[str, str, float, int, int]],
+                  params: dict[str, str], tags: dict[str, str]) -> None:
+        """Write ``(run_id, key, value, step, epoch_ms)`` rows, params and tags in one
+        transaction. A param already set to another value raises
+        InvalidStateError (409) and nothing of the batch is written."""
+        ...
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+
+    def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
+                    include_deleted: bool = False) -> list[Run]: ...
+
+    def add_artifact(self, run_id: str, artifact: RunArtifact) -> None: ...
+
+    def list_artifacts(self, run_id: str) -> list[RunArtifact]: ...
+
+    def link_dataset(self, run_id: str, record: DatasetRecord, role: str) -> DatasetRecord:
+        """Store the dataset once per digest and link it to the run under ``role``."""
+        ...
+
+    def run_datasets(self, run_id: str) -> list[DatasetRecord]: ...
+
+    def running_runs(self, older_than: datetime | None = None) -> list[Run]: ...
