@@ -23,10 +23,19 @@ class Row(TypedDict, total=False):
     note: str
 
 
-def row(benchmark: str, metric: str, value: float, unit: str, *, target: str = "",
-        ok: bool | None = None, note: str = "") -> Row:
-    return Row(benchmark=benchmark, metric=metric, value=value, unit=unit, target=target,
-               ok=ok, note=note)
+def row(
+    benchmark: str,
+    metric: str,
+    value: float,
+    unit: str,
+    *,
+    target: str = "",
+    ok: bool | None = None,
+    note: str = "",
+) -> Row:
+    return Row(
+        benchmark=benchmark, metric=metric, value=value, unit=unit, target=target, ok=ok, note=note
+    )
 
 
 def median_seconds(fn: Callable[[], Any], *, repeat: int = 200, warmup: int = 10) -> float:
@@ -53,8 +62,15 @@ def print_table(rows: list[Row], title: str = "modelplane benchmarks") -> None:
         mark = "" if ok is None else ("[green]yes[/]" if ok else "[red]no[/]")
         value = r.get("value", 0.0)
         text = f"{value:,.4g}" if isinstance(value, float) else str(value)
-        table.add_row(r.get("benchmark", ""), r.get("metric", ""), text, r.get("unit", ""),
-                      r.get("target", ""), mark, r.get("note", ""))
+        table.add_row(
+            r.get("benchmark", ""),
+            r.get("metric", ""),
+            text,
+            r.get("unit", ""),
+            r.get("target", ""),
+            mark,
+            r.get("note", ""),
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)

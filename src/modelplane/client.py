@@ -60,7 +60,12 @@ class Client:
         from modelplane.registry.service import RegistryService
         from modelplane.registry.sql import SqlRegistryStore
 
-        return RegistryService(SqlRegistryStore(self.database), self.artifacts)
+        return RegistryService(SqlRegistryStore(self.database), self.artifacts,
+                               artifact_references=self._run_artifact_references)
+
+    def _run_artifact_references(self, digests: set[str]) -> set[str]:
+        """Which of ``digests`` runs' artifacts still use (kept when a version goes)."""
+        return self.tracking.referenced_digests(digests)
 
     # -- runs --------------------------------------------------------------------------
     def start_run(self, experiment: str = "Default", *, name: str | None = None,
@@ -110,12 +115,6 @@ class Client:
             model_meta=model_meta, code_commit=run.code_commit if run else None,
             code_dirty=run.code_dirty if run else None, description=description, tags=tags,
             actor=run.user if run else "")
-        if run is not None:
-            from modelplane.core.timeutil import utcnow
-            from modelplane.tracking.entities import RunArtifact
-
-            self.tracking.record_artifact(run.id, RunArtifact(
-                f"models/{name}", digest, True, size, utcnow()))
         if stage:
             version = self.registry.set_stage(name, version.version, stage)
         if alias:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import modelplane as mp
 from tests.integration.conftest import cli
 
 
@@ -11,9 +12,20 @@ def test_quickstart_on_a_fresh_home(mp_home: Path) -> None:
     assert not mp_home.exists()
     result = cli("quickstart", timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "metadata database ready" in result.stdout
-    assert "artifact store ready" in result.stdout
-    assert (mp_home / "modelplane.db").exists()
-    # a second run reuses the same home
-    again = cli("quickstart", timeout=600)
+    out = result.stdout
+    assert "registered breast-cancer:1" in out and "registered breast-cancer:2" in out
+    assert "rollback: production is breast-cancer:1 again" in out
+    assert "models:/breast-cancer@production loaded" in out
+    assert "Traceback" not in out + result.stderr
+
+    client = mp.Client()
+    assert client.registry.resolve("models:/breast-cancer@production").version == 1
+    assert client.registry.resolve("models:/breast-cancer@champion").version == 1
+    assert client.registry.get_version("breast-cancer", 2).stage == "archived"
+    runs = client.tracking.search_runs("status = 'finished'", experiments=["quickstart"]).runs
+    assert len(runs) == 2 and all(r.metrics["auc"] > 0.9 for r in runs)
+    assert {d.role for d in client.tracking.run_datasets(runs[0].id)} == {"train", "eval"}
+
+    again = cli("quickstart", timeout=600)  # a second run reuses the same home
     assert again.returncode == 0, again.stderr
+    assert "registered breast-cancer:3" in again.stdout

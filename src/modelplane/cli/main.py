@@ -45,12 +45,15 @@ def _main(
 
 
 def _register() -> None:
-    from modelplane.cli import db, info, quickstart, server
+    from modelplane.cli import db, experiments, info, models, quickstart, runs, server
 
     app.command("info")(info.info)
     app.command("quickstart")(quickstart.quickstart)
     app.command("server")(server.server)
     app.add_typer(db.app, name="db")
+    app.add_typer(models.app, name="models")
+    app.add_typer(experiments.app, name="experiments")
+    app.add_typer(runs.app, name="runs")
 
 
 _register()

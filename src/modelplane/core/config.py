@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     online_store_url: str = ""
     server_url: str = ""
     max_request_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 5 * 1024 * 1024 * 1024
 
     @field_validator("home", mode="after")
     @classmethod
@@ -91,7 +92,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected {SERVER_URL_FORMS}")
         return value.rstrip("/")
 
-    @field_validator("max_request_bytes", mode="after")
+    @field_validator("max_request_bytes", "max_upload_bytes", mode="after")
     @classmethod
     def _check_positive(cls, value: int) -> int:
         if value <= 0:

@@ -30,11 +30,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    from modelplane.server.routes import health
+    from modelplane.server.routes import health, registry, tracking
 
     app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(registry.router, prefix=API_PREFIX)
+    app.include_router(tracking.router, prefix=API_PREFIX)
 
     # Outermost first: the request id is set before anything can fail.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -75,22 +75,28 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    """``max_bytes`` for every request body, except artifact uploads (``PUT`` to a path
+    with ``/artifacts/``), which stream to the artifact store under ``max_upload_bytes``."""
+
+    def __init__(self, app: Any, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if scope["method"] == "PUT" and "/artifacts/" in scope["path"]:
+            limit = self.max_upload_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if value.isdigit() and int(value) > self.max_bytes:
-                    await self._reject(send)
+                if value.isdigit() and int(value) > limit:
+                    await self._reject(send, limit)
                     return
                 break
         received = 0
-        limit = self.max_bytes
 
         async def limited_receive() -> dict[str, Any]:
             nonlocal received
@@ -104,13 +110,13 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._reject(send)
+            await self._reject(send, limit)
 
-    async def _reject(self, send: Any) -> None:
+    async def _reject(self, send: Any, limit: int) -> None:
         body = json.dumps({"error": {
             "code": "payload_too_large",
-            "message": f"request body is larger than the limit of {self.max_bytes} bytes",
-            "details": {"limit_bytes": self.max_bytes},
+            "message": f"request body is larger than the limit of {limit} bytes",
+            "details": {"limit_bytes": limit},
         }}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -126,9 +126,8 @@ class Database:
         self.engine = engine or build_engine(url)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readonly_sessions = sessionmaker(
-            self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
-        )
+        self._readonly_engine = self.engine.execution_options(**{_READONLY: True})
+        self._readonly_sessions = sessionmaker(self._readonly_engine, expire_on_commit=False)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
@@ -154,6 +153,18 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def connection_scope(self, *, readonly: bool = False) -> Iterator[Connection]:
+        """Like :meth:`session_scope` but a bare Core connection: no ORM session, for the
+        hottest paths (a metric write, a lookup by alias)."""
+        self.ensure_schema()
+        engine = self._readonly_engine if readonly else self.engine
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise translate_db_error(exc) from exc
 
     def ensure_schema(self) -> None:
         """Bring the schema to head once per process (cheap after the first call)."""

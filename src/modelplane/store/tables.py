@@ -116,7 +116,7 @@ metrics = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", String(256), nullable=False),
-    Column("value", Float, nullable=False),
+    Column("value", Float, nullable=True),  # NULL is NaN (SQLite stores NaN as NULL)
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
     Index(None, "run_id", "key", "step"),
@@ -128,7 +128,7 @@ latest_metrics = Table(
     metadata,
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(256), primary_key=True),
-    Column("value", Float, nullable=False),
+    Column("value", Float, nullable=True),  # NULL is NaN
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
     Index(None, "key", "value"),

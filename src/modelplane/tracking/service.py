@@ -41,7 +41,7 @@ from modelplane.tracking.entities import (
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
 from modelplane.tracking.sql import SqlTrackingStore, to_epoch_ms
 
-__all__ = ["RunPage", "TrackingService", "check_key", "metric_value"]
+__all__ = ["RunOrigin", "RunPage", "TrackingService", "check_key", "metric_value"]
 
 DEFAULT_EXPERIMENT = "Default"
 MAX_RESULTS = 50_000
@@ -59,18 +59,18 @@ def check_key(kind: str, key: Any) -> str:
 
 
 def metric_value(key: str, value: Any) -> float:
-    """``value`` as a float; booleans, strings and other objects are refused."""
+    """``value`` as a float (NaN and infinities included, as training produces them);
+    booleans, strings and other objects are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         try:
             import numpy as np
 
-            if isinstance(value, np.generic) and np.issubdtype(type(value), np.number):
-                return float(value)
-        except ImportError:
-            pass
-        raise InvalidArgumentError(
-            f"metric {key!r}: expected a number, got {type(value).__name__} {value!r:.50}",
-            details={"field": f"metrics.{key}", "expected": "number"})
+            if not (isinstance(value, np.generic) and np.issubdtype(type(value), np.number)):
+                raise TypeError
+        except (ImportError, TypeError):
+            raise InvalidArgumentError(
+                f"metric {key!r}: expected a number, got {type(value).__name__} {value!r:.50}",
+                details={"field": f"metrics.{key}", "expected": "number"}) from None
     return float(value)
 
 
@@ -97,6 +97,18 @@ def _str_map(kind: str, values: Mapping[str, Any] | None) -> dict[str, str]:
 class RunPage:
     runs: list[Run]
     next_page_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOrigin:
+    """Where a run executes when that is not this process (a client over HTTP): what
+    ``fail_stale_runs`` and the code version of the run refer to."""
+
+    user: str = ""
+    host: str = ""
+    pid: int | None = None
+    code_commit: str | None = None
+    code_dirty: bool | None = None
 
 
 def _page_offset(token: str | None) -> int:
@@ -172,17 +184,22 @@ class TrackingService:
     def start_run(self, experiment: str = DEFAULT_EXPERIMENT, *, name: str | None = None,
                   params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
                   parent_run_id: str | None = None, source: str | None = None,
-                  record_code_version: bool = True) -> Run:
+                  record_code_version: bool = True, origin: RunOrigin | None = None) -> Run:
+        """``origin`` (default: this process, user, host and code version) says where the
+        run executes; a server starting a run for a remote client passes the client's."""
         exp = self.get_or_create_experiment(experiment)
         if parent_run_id is not None:
             self.store.get_run(parent_run_id)
         run_id = new_id()
-        commit, dirty = code_version() if record_code_version else (None, None)
+        if origin is None:
+            commit, dirty = code_version() if record_code_version else (None, None)
+            origin = RunOrigin(_user(), socket.gethostname(), os.getpid(), commit, dirty)
+            source = _source() if source is None else source
         run = Run(id=run_id, experiment_id=exp.id, name=_check_name("run", name or run_id[-8:]),
                   status="running", lifecycle="active", start_time=utcnow(), end_time=None,
-                  parent_run_id=parent_run_id, user=_user(), host=socket.gethostname(),
-                  pid=os.getpid(), source=source if source is not None else _source(),
-                  code_commit=commit, code_dirty=dirty, params=_str_map("param", params),
+                  parent_run_id=parent_run_id, user=origin.user, host=origin.host,
+                  pid=origin.pid, source=source or "", code_commit=origin.code_commit,
+                  code_dirty=origin.code_dirty, params=_str_map("param", params),
                   tags=_str_map("tag", tags))
         return self.store.create_run(run)
 
@@ -209,6 +226,9 @@ class TrackingService:
 
     def restore_run(self, run_id: str) -> Run:
         return self.store.update_run(run_id, lifecycle="active")
+
+    def rename_run(self, run_id: str, name: str) -> Run:
+        return self.store.update_run(run_id, name=_check_name("run", name))
 
     def fail_stale_runs(self) -> list[Run]:
         """Mark failed the running runs whose process on this host is gone."""
@@ -311,6 +331,16 @@ class TrackingService:
                                num_columns=info.num_columns, schema=info.schema,
                                profile=info.profile, created_at=utcnow())
         return self.store.link_dataset(run_id, record, role)
+
+    def referenced_digests(self, digests: set[str]) -> set[str]:
+        """The subset of ``digests`` that some run artifact (or a file in one) uses."""
+        found: set[str] = set()
+        for digest, is_dir in self.store.artifact_digests():
+            if digest in digests:
+                found.add(digest)
+            if is_dir:
+                found |= {e["digest"] for e in self.artifacts.read_tree(digest)} & digests
+        return found
 
     def run_datasets(self, run_id: str) -> list[DatasetRecord]:
         return self.store.run_datasets(run_id)

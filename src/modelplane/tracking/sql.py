@@ -41,6 +41,9 @@ _COPY_METRICS = ("COPY metrics (run_id, key, value, step, timestamp) "
                  "FROM STDIN (FORMAT BINARY)")
 
 
+_NAN = float("nan")
+
+
 def to_epoch_ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
 
@@ -89,6 +92,13 @@ class SqlTrackingStore:
         self._insert_metrics_sql = (
             "INSERT INTO metrics (run_id, key, value, step, timestamp) "
             f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})")
+        self._upsert_latest_sql = (
+            "INSERT INTO latest_metrics (run_id, key, value, step, timestamp) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+            "step = excluded.step, timestamp = excluded.timestamp "
+            "WHERE excluded.step > latest_metrics.step OR (excluded.step = "
+            "latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)")
         self._insert_params = insert(params)
         stmt_tags = upsert(run_tags)
         self._upsert_tags = stmt_tags.on_conflict_do_update(
@@ -180,7 +190,7 @@ class SqlTrackingStore:
             for run_id, key, value in session.execute(
                     select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value)
                     .where(latest_metrics.c.run_id.in_(chunk))):
-                m[run_id][key] = value
+                m[run_id][key] = _NAN if value is None else value
             for run_id, key, value in session.execute(
                     select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
                     .where(run_tags.c.run_id.in_(chunk))):
@@ -190,15 +200,25 @@ class SqlTrackingStore:
     # -- logging -----------------------------------------------------------------------
     def log_batch(self, run_id: str, metric_rows: Sequence[tuple[str, str, float, int, int]],
                   params_: dict[str, str], tags: dict[str, str]) -> None:
-        with self.db.session_scope() as session:
-            self._write_batch(session, run_id, metric_rows, params_, tags)
+        try:
+            with self.db.session_scope() as session:
+                self._write_batch(session, run_id, metric_rows, params_, tags)
+        except NotFoundError as exc:  # the foreign key to runs: name the run
+            raise NotFoundError(f"run {run_id!r} not found",
+                                details={"run_id": run_id}) from exc
 
     def log_metric_rows(self, rows: list[tuple[str, str, float, int, int]]) -> None:
         """The hot path: validated ``(run_id, key, value, step, epoch_ms)`` rows, written
         with the latest value per (run, key) in one transaction."""
-        with self.db.session_scope() as session:
-            self._insert_metric_rows(session, rows)
-            session.execute(self._upsert_latest, latest_rows(rows))
+        if len(rows) > 16 and self.db.dialect == "postgresql":
+            with self.db.session_scope() as session:
+                self._insert_metric_rows(session, rows)
+                session.execute(self._upsert_latest, latest_rows(rows))
+            return
+        latest = [tuple(r.values()) for r in latest_rows(rows)]
+        with self.db.connection_scope() as conn:
+            conn.exec_driver_sql(self._insert_metrics_sql, rows)
+            conn.exec_driver_sql(self._upsert_latest_sql, latest)
 
     def _write_batch(self, session: Session, run_id: str,
                      metric_rows: Sequence[tuple[str, str, float, int, int]],
@@ -243,7 +263,8 @@ class SqlTrackingStore:
                  .where(metrics.c.run_id == run_id, metrics.c.key == key)
                  .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id))
         with self.db.session_scope(readonly=True) as session:
-            return [Metric(k, v, s, from_epoch_ms(ts)) for k, v, s, ts in session.execute(query)]
+            return [Metric(k, _NAN if v is None else v, s, from_epoch_ms(ts))
+                    for k, v, s, ts in session.execute(query)]
 
     # -- search ------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
@@ -274,6 +295,12 @@ class SqlTrackingStore:
         with self.db.session_scope(readonly=True) as session:
             return [RunArtifact(r.path, r.digest, r.is_dir, r.size, as_utc(r.created_at))
                     for r in session.execute(query)]
+
+    def artifact_digests(self) -> list[tuple[str, bool]]:
+        """Every distinct (digest, is_dir) recorded as a run artifact."""
+        query = select(run_artifacts.c.digest, run_artifacts.c.is_dir).distinct()
+        with self.db.session_scope(readonly=True) as session:
+            return [(digest, bool(is_dir)) for digest, is_dir in session.execute(query)]
 
     def link_dataset(self, run_id: str, record: DatasetRecord, role: str) -> DatasetRecord:
         with self.db.session_scope() as session:

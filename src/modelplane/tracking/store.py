@@ -59,6 +59,10 @@ class TrackingStore(Protocol):
 
     def list_artifacts(self, run_id: str) -> list[RunArtifact]: ...
 
+    def artifact_digests(self) -> list[tuple[str, bool]]:
+        """Every distinct ``(digest, is_dir)`` recorded as a run artifact."""
+        ...
+
     def link_dataset(self, run_id: str, record: DatasetRecord, role: str) -> DatasetRecord:
         """Store the dataset once per digest and link it to the run under ``role``."""
         ...

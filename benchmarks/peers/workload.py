@@ -1,0 +1,44 @@
+"""The catalogue workload, shared by modelplane and the peers (plain Python only).
+
+Figures are per-operation medians in seconds (or rates), returned as a dict.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def training_data() -> tuple[Any, Any, Any]:
+    """RandomForest (50 trees) on scikit-learn's breast_cancer, as a DataFrame."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data, data.target
+    model = RandomForestClassifier(n_estimators=50, random_state=0, n_jobs=1).fit(X, y)
+    return model, X, y
+
+
+def run_params(i: int) -> dict[str, str]:
+    return {f"p{j}": str((i * 7 + j) % 10) for j in range(5)}
+
+
+def run_metrics(i: int) -> dict[str, float]:
+    return {f"m{j}": ((i * 31 + j * 17) % 1000) / 1000 for j in range(5)}
+
+
+SEARCH_FILTER = "metrics.m0 > 0.5"
