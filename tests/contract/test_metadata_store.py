@@ -11,7 +11,12 @@ from sqlalchemy import text
 
 from modelplane.core.errors import AlreadyExistsError, StorageUnavailableError
 from modelplane.store.db import Database
-from modelplane.store.migrate import HEAD_REVISION, MIGRATIONS_DIR, current_revision
+from modelplane.store.migrate import (
+    HEAD_REVISION,
+    KNOWN_REVISIONS,
+    MIGRATIONS_DIR,
+    current_revision,
+)
 
 
 def test_first_use_creates_the_schema_at_head(database_url: str) -> None:
@@ -55,9 +60,12 @@ def test_migrations_and_table_definitions_agree(database_url: str) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_heads() == [HEAD_REVISION]
+    chain = [s.revision for s in scripts.walk_revisions()][::-1]
+    assert chain == list(KNOWN_REVISIONS)  # linear, and named after the files
 
-    from modelplane.store.tables import metadata
+    from modelplane.store.schema import metadata
 
     db = Database(database_url)
     db.ensure_schema()

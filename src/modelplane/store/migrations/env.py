@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from modelplane.store.tables import metadata
+from modelplane.store.schema import metadata
 
 config = context.config
 
