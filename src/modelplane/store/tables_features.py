@@ -1,4 +1,4 @@
-"""Tables of the feature store (entities, feature views, services, materialization watermarks), on the shared :data:`~modelplane.store.tables.metadata`."""
+"""Tables of the feature store, on the shared ``tables.metadata``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tables of the pipelines (pipeline runs, step runs, artifacts, cache, schedules, leases), on the shared :data:`~modelplane.store.tables.metadata`."""
+"""Tables of the pipelines capability, on the shared ``tables.metadata``."""
 
 from __future__ import annotations
 
