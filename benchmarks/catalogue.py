@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE / "peers"))
 from workload import (  # noqa: E402
     SEARCH_FILTER,
     median_time,
+    paired_overhead,
     run_metrics,
     run_params,
     training_data,
@@ -34,7 +35,7 @@ from workload import (  # noqa: E402
 from benchmarks.common import Row, print_table, row  # noqa: E402
 from benchmarks.peervenv import peer_python  # noqa: E402
 
-MLFLOW_REQUIREMENTS = ["mlflow>=3,<4", "scikit-learn"]
+MLFLOW_REQUIREMENTS = ["mlflow>=3,<4", "scikit-learn", "psycopg[binary]"]
 
 # (figure, target ratio ours-vs-mlflow, higher_is_better)
 TARGETS = {
@@ -83,18 +84,22 @@ def ours(database_url: str, workdir: str, quick: bool) -> dict[str, Any]:
     loaded = mp.load_model("models:/rf:1")
     frame, record, array = X.iloc[:1], X.iloc[0].to_dict(), X.iloc[:1].to_numpy()
     reps = 300 if quick else 1000
-    out["predict_raw_s"] = median_time(lambda: model.predict(frame), reps, 20)
-    out["predict_loaded_s"] = median_time(lambda: loaded.predict(frame), reps, 20)
-    out["predict_loaded_record_s"] = median_time(lambda: loaded.predict(record), reps, 20)
-    out["predict_loaded_ndarray_s"] = median_time(lambda: loaded.predict(array), reps, 20)
+    out["predict_overhead_s"] = paired_overhead(lambda: model.predict(frame),
+                                                lambda: loaded.predict(frame), reps)
+    out["predict_overhead_record_s"] = paired_overhead(lambda: model.predict(frame),
+                                                       lambda: loaded.predict(record), reps)
+    out["predict_overhead_ndarray_s"] = paired_overhead(lambda: model.predict(frame),
+                                                        lambda: loaded.predict(array), reps)
     return out
 
 
-def mlflow(workdir: str, quick: bool) -> dict[str, Any] | None:
+def mlflow(workdir: str, quick: bool, db: str | None = None) -> dict[str, Any] | None:
     python = peer_python("mlflow", MLFLOW_REQUIREMENTS)
     if python is None:
         return None
     cmd = [str(python), str(HERE / "peers" / "mlflow_catalogue.py"), workdir]
+    if db:
+        cmd += ["--db", db.replace("postgresql+psycopg://", "postgresql://")]
     result = subprocess.run(cmd + (["--quick"] if quick else []), capture_output=True,
                             text=True, env={**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false"})
     if result.returncode != 0:
@@ -122,15 +127,29 @@ def _rows(label: str, mine: dict[str, Any], peer: dict[str, Any] | None) -> list
     rows.append(row(f"catalogue/{label}", "log_model (sklearn RF)", mine["log_model_s"], "s",
                     target="<= 0.5", ok=mine["log_model_s"] <= 0.5, note=note))
     for variant in ("", "_record", "_ndarray"):
-        over = (mine[f"predict_loaded{variant}_s"] - mine["predict_raw_s"]) * 1000
+        over = mine[f"predict_overhead{variant}_s"] * 1000
         name = {"": "DataFrame", "_record": "dict record", "_ndarray": "ndarray"}[variant]
-        note = ""
+        note = "vs raw estimator on a 1-row DataFrame, paired"
         if peer and not variant:
-            note = (f"MLflow +{(peer['predict_loaded_s'] - peer['predict_raw_s']) * 1000:.2f}"
-                    " ms over raw")
+            note = f"MLflow +{peer['predict_overhead_s'] * 1000:.2f} ms over raw"
         rows.append(row(f"catalogue/{label}", f"1-row predict overhead ({name})", over, "ms",
                         target="<= 0.1", ok=over <= 0.1, note=note))
     return rows
+
+
+def _fresh_database(admin_url: str, label: str) -> str:
+    """A new empty database on the server of ``admin_url``, for one candidate."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url).set(drivername="postgresql+psycopg")
+    name = f"bench_{label}_{os.getpid()}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def main(quick: bool = False, postgres: str | None = None) -> list[Row]:
@@ -140,14 +159,16 @@ def main(quick: bool = False, postgres: str | None = None) -> list[Row]:
         mine = ours(f"sqlite:///{tmp}/mp/modelplane.db", f"{tmp}/mp", quick)
         rows = _rows("sqlite", mine, peer)
         if postgres:
-            mine_pg = ours(postgres, f"{tmp}/mp-pg", quick)
-            rows += _rows("postgres", mine_pg, peer)
+            peer_pg = mlflow(f"{tmp}/mlflow-pg", quick, _fresh_database(postgres, "mlflow"))
+            mine_pg = ours(_fresh_database(postgres, "modelplane"), f"{tmp}/mp-pg", quick)
+            rows += _rows("postgres", mine_pg, peer_pg)
     return rows
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--postgres", help="an empty PostgreSQL database URL")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL (fresh databases are "
+                        "created on it for each candidate)")
     args = parser.parse_args()
     print_table(main(args.quick, args.postgres), "catalogue: modelplane vs MLflow")

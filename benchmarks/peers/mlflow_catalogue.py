@@ -1,6 +1,7 @@
 """The catalogue workload on MLflow (run by the MLflow benchmark venv's Python).
 
-Usage: python mlflow_catalogue.py WORKDIR [--quick]; prints one JSON object.
+Usage: python mlflow_catalogue.py WORKDIR [--quick] [--db URL]; prints one JSON object.
+Without ``--db`` MLflow uses a SQLite file in WORKDIR.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workload import SEARCH_FILTER, median_time, run_metrics, run_params, training_data
+from workload import (
+    SEARCH_FILTER,
+    median_time,
+    paired_overhead,
+    run_metrics,
+    run_params,
+    training_data,
+)
 
 
 def main() -> None:
     workdir, quick = sys.argv[1], "--quick" in sys.argv
+    db = sys.argv[sys.argv.index("--db") + 1] if "--db" in sys.argv else None
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
     os.makedirs(workdir, exist_ok=True)
@@ -25,8 +34,9 @@ def main() -> None:
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
-    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
-    mlflow.set_registry_uri(f"sqlite:///{workdir}/mlflow.db")
+    uri = db or f"sqlite:///{workdir}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     client = MlflowClient()
     exp = client.create_experiment("bench", artifact_location=f"file://{workdir}/artifacts")
     out: dict[str, float] = {"version": mlflow.__version__}  # type: ignore[dict-item]
@@ -74,11 +84,9 @@ def main() -> None:
     out["log_model_s"] = median_time(log_model, 1 if quick else 3, 0)
     loaded = mlflow.pyfunc.load_model("models:/rf/1")
     row = X.iloc[:1]
-    raw = X.iloc[:1].to_numpy()
-    out["predict_raw_s"] = median_time(lambda: model.predict(row), 200 if quick else 500, 20)
-    out["predict_raw_ndarray_s"] = median_time(lambda: model.predict(raw), 200 if quick else 500,
-                                               20)
-    out["predict_loaded_s"] = median_time(lambda: loaded.predict(row), 200 if quick else 500, 20)
+    out["predict_overhead_s"] = paired_overhead(lambda: model.predict(row),
+                                                lambda: loaded.predict(row),
+                                                200 if quick else 500)
     print(json.dumps(out))
 
 

@@ -22,6 +22,25 @@ def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> float:
     return statistics.median(samples)
 
 
+def paired_overhead(raw: Callable[[], Any], wrapped: Callable[[], Any], repeat: int) -> float:
+    """Median of (wrapped - raw) over interleaved pairs: noise on a shared machine hits
+    both calls of a pair alike, which separate medians do not guarantee."""
+    for _ in range(20):
+        raw()
+        wrapped()
+    diffs = []
+    for i in range(repeat):
+        first, second = (raw, wrapped) if i % 2 else (wrapped, raw)
+        start = time.perf_counter()
+        first()
+        middle = time.perf_counter()
+        second()
+        end = time.perf_counter()
+        a, b = middle - start, end - middle
+        diffs.append((b - a) if first is raw else (a - b))
+    return statistics.median(diffs)
+
+
 def training_data() -> tuple[Any, Any, Any]:
     """RandomForest (50 trees) on scikit-learn's breast_cancer, as a DataFrame."""
     from sklearn.datasets import load_breast_cancer

@@ -167,11 +167,11 @@ class SqlRegistryStore:
             stmt, params = self._q.version_by_alias, {"name": name, "alias": alias}
         else:
             stmt, params = self._q.version_by_stage, {"name": name, "stage": stage}
-        with self.db.connection_scope(readonly=True) as s:
-            row = s.execute(stmt, params).first()
-            if row is None:
+        row = self.db.fast.first(stmt, params)
+        if row is None:
+            with self.db.connection_scope(readonly=True) as s:
                 raise _no_version(s, name, version=version, alias=alias, stage=stage)
-            return to_version(row)
+        return to_version(row)
 
     def search_versions(self, where: Expr | None, order_by: Sequence[tuple[Field, bool]], *,
                         limit: int, offset: int = 0) -> list[ModelVersion]:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -29,6 +29,9 @@ from modelplane.core.errors import (
     NotFoundError,
     StorageUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from modelplane.store.fastread import FastReader
 
 __all__ = ["Database", "get_database", "translate_db_error"]
 
@@ -54,8 +57,7 @@ def build_engine(url: str) -> Engine:
             url,
             pool_size=int(os.environ.get("MODELPLANE_DB_POOL_SIZE", "10")),
             max_overflow=20,
-            pool_pre_ping=True,
-            pool_recycle=1800,
+            pool_recycle=300,
         )
     raise InvalidArgumentError(f"unsupported database URL {url!r}")
 
@@ -130,6 +132,17 @@ class Database:
         self._readonly_sessions = sessionmaker(self._readonly_engine, expire_on_commit=False)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self._fast: FastReader | None = None
+
+    @property
+    def fast(self) -> FastReader:
+        """Single-statement reads on a raw per-thread connection (see ``fastread``)."""
+        reader = self._fast
+        if reader is None:
+            from modelplane.store.fastread import FastReader
+
+            reader = self._fast = FastReader(self)
+        return reader
 
     @property
     def sqlite_path(self) -> str | None:
@@ -178,6 +191,8 @@ class Database:
                 self._schema_ready = True
 
     def dispose(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         self.engine.dispose()
 
 

@@ -14,6 +14,9 @@ Invariants that matter under concurrency are held here, not in Python:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata"]
 
@@ -44,8 +48,32 @@ metadata = MetaData(
     }
 )
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always returns aware UTC datetimes, parsing SQLite's
+    stored text with ``datetime.fromisoformat`` (C speed) instead of a regular expression:
+    listing 1,000 runs parses 2,000 of them."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name == "sqlite":
+            def parse(value: Any) -> datetime | None:
+                if value is None:
+                    return None
+                parsed = datetime.fromisoformat(value)
+                return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+            return parse
+
+        def to_utc(value: Any) -> datetime | None:
+            if value is None or value.tzinfo is UTC:
+                return value  # type: ignore[no-any-return]
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return to_utc
+
+
 ID = String(32)
-TS = DateTime(timezone=True)
+TS = UtcDateTime()
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrement needs INTEGER
 
 #: Facts about this installation (installation id, creation time).
@@ -119,7 +147,7 @@ metrics = Table(
     Column("value", Float, nullable=True),  # NULL is NaN (SQLite stores NaN as NULL)
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
-    Index(None, "run_id", "key", "step"),
+    Index(None, "run_id", "key"),  # rowid order is insertion order; history sorts by step
 )
 
 #: The latest value per (run, key): what search filters and sorts on.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import JSON, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from modelplane.core.errors import InvalidStateError, NotFoundError
@@ -56,6 +56,13 @@ def _experiment(row: Any) -> Experiment:
     return Experiment(id=row.id, name=row.name, description=row.description,
                       tags=dict(row.tags or {}), lifecycle=row.lifecycle,
                       created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at))
+
+
+def _metrics(values: dict[str, Any] | None) -> dict[str, float]:
+    """JSON-aggregated metric values: NULL (SQLite) and "NaN" (PostgreSQL) are NaN."""
+    if not values:
+        return {}
+    return {k: _NAN if v is None else float(v) for k, v in values.items()}
 
 
 def _run(row: Any, p: dict[str, str] | None = None, m: dict[str, float] | None = None,
@@ -175,27 +182,23 @@ class SqlTrackingStore:
         return self.get_run(run_id)
 
     def _load_runs(self, session: Session, query: Any) -> list[Run]:
-        rows = session.execute(query).all()
-        if not rows:
-            return []
-        ids = [row.id for row in rows]
-        p: dict[str, dict[str, str]] = {i: {} for i in ids}
-        m: dict[str, dict[str, float]] = {i: {} for i in ids}
-        t: dict[str, dict[str, str]] = {i: {} for i in ids}
-        for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
-            for run_id, key, value in session.execute(
-                    select(params.c.run_id, params.c.key, params.c.value)
-                    .where(params.c.run_id.in_(chunk))):
-                p[run_id][key] = value
-            for run_id, key, value in session.execute(
-                    select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value)
-                    .where(latest_metrics.c.run_id.in_(chunk))):
-                m[run_id][key] = _NAN if value is None else value
-            for run_id, key, value in session.execute(
-                    select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
-                    .where(run_tags.c.run_id.in_(chunk))):
-                t[run_id][key] = value
-        return [_run(row, p[row.id], m[row.id], t[row.id]) for row in rows]
+        """Runs of ``query`` with their params, latest metrics and tags, in one statement:
+        each run's key/value pairs come aggregated as JSON by the database."""
+        page = query.subquery("page")
+        stmt = select(page, *self._aggregates(page)).select_from(page)
+        rows = session.execute(stmt).all()
+        return [_run(row, row.p_json or {}, _metrics(row.m_json), row.t_json or {})
+                for row in rows]
+
+    def _aggregates(self, page: Any) -> list[Any]:
+        agg = func.json_group_object if self.db.dialect == "sqlite" else func.json_object_agg
+        out = []
+        for label, table in (("p_json", params), ("m_json", latest_metrics),
+                             ("t_json", run_tags)):
+            out.append(select(agg(table.c.key, table.c.value, type_=JSON))
+                       .where(table.c.run_id == page.c.id).correlate(page)
+                       .scalar_subquery().label(label))
+        return out
 
     # -- logging -----------------------------------------------------------------------
     def log_batch(self, run_id: str, metric_rows: Sequence[tuple[str, str, float, int, int]],
@@ -216,6 +219,14 @@ class SqlTrackingStore:
                 session.execute(self._upsert_latest, latest_rows(rows))
             return
         latest = [tuple(r.values()) for r in latest_rows(rows)]
+        if self.db.fast.path is not None:
+            try:
+                self.db.fast.write([(self._insert_metrics_sql, rows),
+                                    (self._upsert_latest_sql, latest)])
+            except NotFoundError:
+                raise NotFoundError(f"run {rows[0][0]!r} not found",
+                                    details={"run_id": rows[0][0]}) from None
+            return
         with self.db.connection_scope() as conn:
             conn.exec_driver_sql(self._insert_metrics_sql, rows)
             conn.exec_driver_sql(self._upsert_latest_sql, latest)

@@ -207,7 +207,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("metrics", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_metrics_run_id_key_step"), ["run_id", "key", "step"], unique=False
+            batch_op.f("ix_metrics_run_id_key"), ["run_id", "key"], unique=False
         )
 
     op.create_table(
@@ -302,7 +302,7 @@ def downgrade() -> None:
     op.drop_table("model_version_tags")
     op.drop_table("model_aliases")
     with op.batch_alter_table("metrics", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_metrics_run_id_key_step"))
+        batch_op.drop_index(batch_op.f("ix_metrics_run_id_key"))
 
     op.drop_table("metrics")
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
