@@ -20,7 +20,11 @@ from modelplane.core.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
+    from modelplane.deployments.service import DeploymentService
+    from modelplane.features.service import FeatureStore
     from modelplane.flavors import LoadedModel
+    from modelplane.monitoring.service import MonitoringService
+    from modelplane.pipelines.service import PipelineService
     from modelplane.registry.entities import ModelVersion
     from modelplane.registry.service import RegistryService
     from modelplane.store.db import Database
@@ -61,7 +65,47 @@ class Client:
         from modelplane.registry.sql import SqlRegistryStore
 
         return RegistryService(SqlRegistryStore(self.database), self.artifacts,
-                               artifact_references=self._run_artifact_references)
+                               artifact_references=self._run_artifact_references,
+                               stage_gate=self._stage_gate)
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        from modelplane.pipelines.service import PipelineService
+        from modelplane.pipelines.sql import SqlPipelineRunStore
+
+        return PipelineService(SqlPipelineRunStore(self.database), self.artifacts, self)
+
+    @cached_property
+    def features(self) -> FeatureStore:
+        from modelplane.features.service import FeatureStore
+
+        return FeatureStore(self.settings, database=self.database, artifacts=self.artifacts)
+
+    @cached_property
+    def monitoring(self) -> MonitoringService:
+        from modelplane.monitoring.service import MonitoringService
+        from modelplane.monitoring.sql import SqlPredictionStore, SqlReferenceStore, SqlRuleStore
+
+        db = self.database
+        service = MonitoringService(SqlPredictionStore(db), SqlReferenceStore(db),
+                                    SqlRuleStore(db), registry=self.registry,
+                                    tracking=self.tracking)
+        from modelplane.deployments.actions import register_actions
+
+        register_actions(self, service)  # rollback_deployment, fail_canary_gate
+        return service
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        from modelplane.deployments.service import DeploymentService
+        from modelplane.deployments.sql import SqlDeploymentStore
+
+        return DeploymentService(SqlDeploymentStore(self.database), self.registry,
+                                 client=self)
+
+    def _stage_gate(self, name: str, version: int, stage: str) -> str:
+        """Evaluation gates before a move into staging or production (see deployments)."""
+        return self.deployments.check_stage(name, version, stage)
 
     def _run_artifact_references(self, digests: set[str]) -> set[str]:
         """Which of ``digests`` runs' artifacts still use (kept when a version goes)."""

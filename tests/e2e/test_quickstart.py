@@ -16,6 +16,7 @@ def test_quickstart_on_a_fresh_home(mp_home: Path) -> None:
     assert "registered breast-cancer:1" in out and "registered breast-cancer:2" in out
     assert "rollback: production is breast-cancer:1 again" in out
     assert "models:/breast-cancer@production loaded" in out
+    assert "feature view patient_vitals v1" in out and "patients online" in out
     assert "Traceback" not in out + result.stderr
 
     client = mp.Client()

@@ -54,6 +54,26 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.add_typer(experiments.app, name="experiments")
     app.add_typer(runs.app, name="runs")
+    from modelplane.cli import optimize, serve
+
+    app.command("serve")(serve.serve)
+    app.command("predict")(serve.predict)
+    models.app.command("optimize")(optimize.optimize)
+    from modelplane.cli import features
+
+    app.add_typer(features.app, name="features")
+    from modelplane.cli import pipelines
+
+    app.add_typer(pipelines.app, name="pipelines")
+    app.command("scheduler")(pipelines.scheduler)
+
+    from modelplane.cli import monitor
+
+    app.add_typer(monitor.app, name="monitor")
+
+    from modelplane.cli import deploy
+
+    app.add_typer(deploy.app, name="deploy")
 
 
 _register()

@@ -35,9 +35,13 @@ def quickstart() -> None:
     versions = [_train(client, console, data, c=c) for c in (1.0, 0.01)]
     _registry_tour(client, console, [v.version for v in versions])
     _search_and_load(client, console, data)
+    from modelplane.cli.quickstart_features import features_tour
+
+    features_tour(client, console, data)
     console.rule("[bold]next")
     console.print("  modelplane runs list --experiment quickstart")
     console.print(f"  modelplane models history {MODEL}")
+    console.print("  modelplane features list")
     console.print("  modelplane server     # REST API on http://127.0.0.1:8000/api/v1")
 
 

@@ -44,6 +44,8 @@ def server(
         bool, typer.Option("--insecure", help="Allow a non-loopback address without auth.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    serve: Annotated[list[str] | None, typer.Option(
+        "--serve", metavar="MODEL_URI", help="Also serve this model (repeat).")] = None,
 ) -> None:
     """Run the modelplane server: REST API, UI, /metrics and model serving."""
     check_bind_address(host, insecure)
@@ -52,8 +54,13 @@ def server(
     from modelplane.store.db import get_database
 
     get_database().ensure_schema()  # fail here, on one line, not inside a worker
+    target = "modelplane.server.app:create_app"
+    if serve:
+        from modelplane.cli.serve import export_spec
+
+        target = export_spec(list(serve), serving_only=False, log_level=log_level)
     uvicorn.run(
-        "modelplane.server.app:create_app",
+        target,
         factory=True,
         host=host,
         port=port,

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     server_url: str = ""
     max_request_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 5 * 1024 * 1024 * 1024
+    serving_poll_seconds: float = 2.0
+    deployment_poll_seconds: float = 1.0
 
     @field_validator("home", mode="after")
     @classmethod
@@ -91,6 +93,13 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme.lower() not in ("http", "https"):
             raise ValueError(f"expected {SERVER_URL_FORMS}")
         return value.rstrip("/")
+
+    @field_validator("serving_poll_seconds", "deployment_poll_seconds", mode="after")
+    @classmethod
+    def _check_poll(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("expected a positive number of seconds")
+        return value
 
     @field_validator("max_request_bytes", "max_upload_bytes", mode="after")
     @classmethod

@@ -29,7 +29,14 @@ from modelplane.registry.checks import (
     decode_page_token,
     encode_page_token,
 )
-from modelplane.registry.entities import AuditEntry, Deletion, ModelVersion, Page, RegisteredModel
+from modelplane.registry.entities import (
+    EXCLUSIVE_STAGES,
+    AuditEntry,
+    Deletion,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+)
 from modelplane.registry.store import MODEL_FILTER, VERSION_FILTER, RegistryStore, VersionSpec
 from modelplane.registry.uri import check_alias, check_model_name, parse_model_uri
 from modelplane.store.db import Database
@@ -44,6 +51,9 @@ log = logging.getLogger("modelplane.registry")
 #: Given candidate blob digests, returns those still referenced outside the registry
 #: (e.g. by tracking's run artifacts); those are kept when a version is deleted.
 ArtifactReferences = Callable[[set[str]], Iterable[str]]
+#: Called with (name, version, stage) before a move into staging or production: raises
+#: to refuse it, or returns a note for the audit entry's reason (evaluation gates).
+StageGate = Callable[[str, int, str], str]
 
 
 class RegistryService:
@@ -55,7 +65,8 @@ class RegistryService:
     """
 
     def __init__(self, store: RegistryStore | Database, artifacts: ArtifactStore | None = None,
-                 *, artifact_references: ArtifactReferences | None = None) -> None:
+                 *, artifact_references: ArtifactReferences | None = None,
+                 stage_gate: StageGate | None = None) -> None:
         if isinstance(store, Database):
             from modelplane.registry.sql import SqlRegistryStore
 
@@ -63,6 +74,7 @@ class RegistryService:
         self.store: RegistryStore = store
         self._artifacts = artifacts
         self._artifact_references = artifact_references
+        self._stage_gate = stage_gate
 
     # -- registered models -------------------------------------------------------------
 
@@ -196,15 +208,25 @@ class RegistryService:
     def set_stage(self, name: str, version: int | str, stage: str, *, actor: str = "",
                   reason: str = "") -> ModelVersion:
         """Move a version to ``stage``; the previous staging/production holder is archived."""
-        return self.store.set_stage(name, check_version(version), check_stage(stage),
-                                    actor=_actor(actor), reason=check_text(reason, "reason"))
+        number, stage, reason = check_version(version), check_stage(stage), check_text(
+            reason, "reason")
+        return self.store.set_stage(name, number, stage, actor=_actor(actor),
+                                    reason=self._gated(name, number, stage, reason))
 
     def promote(self, name: str, version: int | str, *, stage: str = "production",
                 actor: str = "", reason: str = "") -> ModelVersion:
         """``set_stage`` into an exclusive stage (production by default)."""
-        return self.store.set_stage(name, check_version(version),
-                                    check_stage(stage, exclusive=True), actor=_actor(actor),
-                                    reason=check_text(reason, "reason"))
+        number, stage = check_version(version), check_stage(stage, exclusive=True)
+        return self.store.set_stage(name, number, stage, actor=_actor(actor),
+                                    reason=self._gated(name, number, stage,
+                                                       check_text(reason, "reason")))
+
+    def _gated(self, name: str, version: int, stage: str, reason: str) -> str:
+        """``reason`` with the stage gate's note, after the gate passed."""
+        if self._stage_gate is None or stage not in EXCLUSIVE_STAGES:
+            return reason
+        note = self._stage_gate(name, version, stage)
+        return f"{reason}; {note}" if reason and note else (reason or note)
 
     def rollback(self, name: str, stage: str = "production", *, actor: str = "",
                  reason: str = "") -> ModelVersion:

@@ -6,6 +6,8 @@ so tests and several replicas can build independent apps.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from modelplane.__about__ import __version__
@@ -18,8 +20,12 @@ __all__ = ["create_app"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the modelplane server application for ``settings`` (default: configured)."""
+def create_app(settings: Settings | None = None, *, serve: list[Any] | None = None,
+               serving_only: bool = False, serving: dict[str, Any] | None = None) -> FastAPI:
+    """Build the modelplane server application for ``settings`` (default: configured).
+
+    ``serve``: model URIs (or ``ServeSpec``) for the serving routes, with ``serving``
+    defaults; ``serving_only``: only serving routes, health and ``/metrics``."""
     settings = settings or get_settings()
     app = FastAPI(
         title="modelplane",
@@ -35,9 +41,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(registry.router, prefix=API_PREFIX)
     app.include_router(tracking.router, prefix=API_PREFIX)
+    from modelplane.server.routes import features
+
+    app.include_router(features.router, prefix=API_PREFIX)
+    from modelplane.server.routes import monitoring
+
+    app.include_router(monitoring.router, prefix=API_PREFIX)
+    from modelplane.server.routes import pipelines
+
+    app.include_router(pipelines.router, prefix=API_PREFIX)
+    from modelplane.server.routes import deployments
+
+    app.include_router(deployments.router, prefix=API_PREFIX)
 
     # Outermost first: the request id is set before anything can fail.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
+    from modelplane.server.routes.serving import install_serving
+
+    install_serving(app, settings, serve, serving_only=serving_only, defaults=serving)
     return app

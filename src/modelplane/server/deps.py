@@ -13,11 +13,15 @@ from fastapi import Depends, Request
 
 from modelplane.client import Client
 from modelplane.core.config import Settings
+from modelplane.deployments.service import DeploymentService
+from modelplane.features.service import FeatureStore
+from modelplane.monitoring.service import MonitoringService
 from modelplane.registry.service import RegistryService
 from modelplane.store.db import Database
 from modelplane.tracking.service import TrackingService
 
-__all__ = ["ClientDep", "DatabaseDep", "RegistryDep", "SettingsDep", "TrackingDep"]
+__all__ = ["ClientDep", "DatabaseDep", "FeatureStoreDep", "RegistryDep", "SettingsDep",
+           "TrackingDep"]
 
 
 def _settings(request: Request) -> Settings:
@@ -29,6 +33,10 @@ def _client(request: Request) -> Client:
     if client is None:
         client = request.app.state.client = Client(request.app.state.settings)
     return client
+
+
+def _features(request: Request) -> FeatureStore:
+    return _client(request).features
 
 
 def _database(request: Request) -> Database:
@@ -46,5 +54,22 @@ def _tracking(request: Request) -> TrackingService:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClientDep = Annotated[Client, Depends(_client)]
 DatabaseDep = Annotated[Database, Depends(_database)]
+FeatureStoreDep = Annotated[FeatureStore, Depends(_features)]
 RegistryDep = Annotated[RegistryService, Depends(_registry)]
 TrackingDep = Annotated[TrackingService, Depends(_tracking)]
+
+
+def _monitoring(request: Request) -> MonitoringService:
+    return _client(request).monitoring
+
+
+MonitoringDep = Annotated[MonitoringService, Depends(_monitoring)]
+__all__ += ["MonitoringDep"]
+
+
+def _deployments(request: Request) -> DeploymentService:
+    return _client(request).deployments
+
+
+DeploymentsDep = Annotated[DeploymentService, Depends(_deployments)]
+__all__ += ["DeploymentsDep"]

@@ -7,7 +7,16 @@ what Alembic's autogenerate and the migrations-agree test need.
 
 from __future__ import annotations
 
-from modelplane.store import tables, tables_features, tables_pipelines
+from modelplane.store import (
+    tables,
+    tables_deployments,
+    tables_features,
+    tables_monitoring,
+    tables_pipelines,
+)
 from modelplane.store.tables import metadata
 
-__all__ = ["metadata", "tables", "tables_features", "tables_pipelines"]
+__all__ = [
+    "metadata", "tables", "tables_deployments", "tables_features", "tables_monitoring",
+    "tables_pipelines",
+]
