@@ -383,3 +383,22 @@ def test_two_replicas_on_postgres_agree_within_the_stated_delay(
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.slow
+def test_the_quickstart_canary_tour(tmp_path: Path) -> None:
+    from modelplane.deployments.examples import canary_tour
+
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str) -> None:
+            lines.append(text)
+
+    summary = canary_tour(Client(Settings(home=tmp_path / "tour")), Console(),
+                          steps=(25, 100), hold=0.5, hold_requests=10)
+    assert summary["status"] == "succeeded" and summary["failures"] == 0
+    assert summary["weights"] == {"production": 100.0}
+    assert set(summary["versions"]) == {"1", "2"}
+    assert summary["events"][-1] == "canary_succeeded"
+    assert any("step 2/2" in line for line in lines)

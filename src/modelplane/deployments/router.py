@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelplane.core.errors import ModelplaneError, NotFoundError
+from modelplane.core.errors import InvalidStateError, ModelplaneError, NotFoundError
 from modelplane.deployments.canary import SERVING_METRICS
 from modelplane.deployments.routing import Picker
 from modelplane.deployments.stats import StatsRecorder
@@ -76,7 +76,8 @@ class RouteTable:
         self.picker = Picker(d.name, [e.weight for e in entries])
         self.fallback = sorted(entries, key=lambda e: -e.weight)
         self.by_version = {e.version: e for e in [*shadows, *entries]}  # routes win
-        self.canary = d.canary is not None and d.canary.running
+        self.canary = d.canary.candidate if d.canary is not None and d.canary.running \
+            else None
         self.log = log_predictions
 
     def pick(self, key: str | None) -> tuple[Entry, LoadedVersion]:
@@ -148,6 +149,8 @@ class DeploymentRouter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._flush()
+        if self._logger is not None:
+            await asyncio.to_thread(self._logger.flush, 5.0)
         for served in self.versions.values():
             await served.close()
         self.versions.clear()
@@ -263,7 +266,18 @@ class DeploymentRouter:
     async def _control(self) -> None:
         for table in list(self.tables.values()):
             if table.canary:
+                failed = next((e.served.error for e in table.entries
+                               if e.variant == table.canary and e.served.current is None
+                               and e.served._failed_id is not None), None)
+                if failed:  # it would never get traffic: fail it rather than wait forever
+                    await asyncio.to_thread(self._fail, table.name,
+                                            f"the candidate failed to load: {failed}")
+                    continue
                 await asyncio.to_thread(self._tick, table.name)
+
+    def _fail(self, name: str, reason: str) -> None:
+        with contextlib.suppress(InvalidStateError):  # another replica failed it first
+            self.service.fail_canary(name, reason, actor="controller")
 
     def _tick(self, name: str) -> None:
         service = self.service

@@ -47,6 +47,19 @@ def _sqlite_path(url: str) -> str | None:
     return database
 
 
+def _json_codecs() -> dict[str, Any]:
+    """orjson for JSON columns when installed (several times faster than json)."""
+    try:
+        import orjson
+    except ImportError:
+        return {}
+
+    def dumps(value: Any) -> str:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+    return {"json_serializer": dumps, "json_deserializer": orjson.loads}
+
+
 def build_engine(url: str) -> Engine:
     """A SQLAlchemy engine for ``url`` with modelplane's connection settings."""
     parsed = make_url(url)
@@ -55,6 +68,7 @@ def build_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
             url,
+            **_json_codecs(),
             pool_size=int(os.environ.get("MODELPLANE_DB_POOL_SIZE", "10")),
             max_overflow=20,
             pool_recycle=300,
@@ -66,7 +80,8 @@ def _sqlite_engine(url: str) -> Engine:
     path = _sqlite_path(url)
     if path is None:
         engine = create_engine(
-            url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+            url, connect_args={"check_same_thread": False}, poolclass=StaticPool,
+            **_json_codecs(),
         )
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +90,7 @@ def _sqlite_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=8,
             max_overflow=16,
+            **_json_codecs(),
         )
 
     @event.listens_for(engine, "connect")

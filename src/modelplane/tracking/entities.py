@@ -42,9 +42,12 @@ class Metric:
     timestamp: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Run:
-    """A run with its params, tags and the latest value of each metric."""
+    """A run with its params, tags and the latest value of each metric.
+
+    Treat it as read-only. (Not ``frozen``: a frozen dataclass costs ~2 µs more to build,
+    which is a tenth of a search returning 1,000 runs.)"""
 
     id: str
     experiment_id: str

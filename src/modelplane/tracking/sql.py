@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, and_, delete, func, insert, or_, select, update
+from sqlalchemy import JSON, and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from modelplane.core.errors import InvalidStateError, NotFoundError
@@ -62,14 +62,15 @@ def _metrics(values: dict[str, Any] | None) -> dict[str, float]:
     """JSON-aggregated metric values: NULL (SQLite) and "NaN" (PostgreSQL) are NaN."""
     if not values:
         return {}
-    return {k: _NAN if v is None else float(v) for k, v in values.items()}
+    return {k: v if type(v) is float else (_NAN if v is None else float(v))
+            for k, v in values.items()}
 
 
 def _run(row: Any, p: dict[str, str] | None = None, m: dict[str, float] | None = None,
          t: dict[str, str] | None = None) -> Run:
+    # times come back aware UTC from the column type (UtcDateTime)
     return Run(id=row.id, experiment_id=row.experiment_id, name=row.name, status=row.status,
-               lifecycle=row.lifecycle, start_time=as_utc(row.start_time),
-               end_time=as_utc(row.end_time) if row.end_time else None,
+               lifecycle=row.lifecycle, start_time=row.start_time, end_time=row.end_time,
                parent_run_id=row.parent_run_id, user=row.user, host=row.host, pid=row.pid,
                source=row.source, code_commit=row.code_commit, code_dirty=row.code_dirty,
                params=p or {}, metrics=m or {}, tags=t or {})
@@ -185,20 +186,28 @@ class SqlTrackingStore:
         """Runs of ``query`` with their params, latest metrics and tags, in one statement:
         each run's key/value pairs come aggregated as JSON by the database."""
         page = query.subquery("page")
-        stmt = select(page, *self._aggregates(page)).select_from(page)
+        stmt = select(page, self._aggregate(page)).select_from(page)
+        if "pos" in page.c:
+            stmt = stmt.order_by(page.c.pos)
         rows = session.execute(stmt).all()
-        return [_run(row, row.p_json or {}, _metrics(row.m_json), row.t_json or {})
-                for row in rows]
-
-    def _aggregates(self, page: Any) -> list[Any]:
-        agg = func.json_group_object if self.db.dialect == "sqlite" else func.json_object_agg
         out = []
-        for label, table in (("p_json", params), ("m_json", latest_metrics),
-                             ("t_json", run_tags)):
-            out.append(select(agg(table.c.key, table.c.value, type_=JSON))
-                       .where(table.c.run_id == page.c.id).correlate(page)
-                       .scalar_subquery().label(label))
+        for row in rows:
+            kv = row.kv or {}
+            out.append(_run(row, kv.get("p") or {}, _metrics(kv.get("m")), kv.get("t") or {}))
         return out
+
+    def _aggregate(self, page: Any) -> Any:
+        """One JSON object per run, ``{"p": params, "m": metrics, "t": tags}``: one value
+        to decode per run instead of three."""
+        sqlite = self.db.dialect == "sqlite"
+        agg = func.json_group_object if sqlite else func.json_object_agg
+        parts: list[Any] = []
+        for key, table in (("p", params), ("m", latest_metrics), ("t", run_tags)):
+            sub = (select(agg(table.c.key, table.c.value)).where(table.c.run_id == page.c.id)
+                   .correlate(page).scalar_subquery())
+            parts += [literal(key), func.json(sub) if sqlite else sub]
+        build = func.json_object if sqlite else func.json_build_object
+        return build(*parts, type_=JSON).label("kv")
 
     # -- logging -----------------------------------------------------------------------
     def log_batch(self, run_id: str, metric_rows: Sequence[tuple[str, str, float, int, int]],
@@ -287,10 +296,12 @@ class SqlTrackingStore:
             query = query.where(runs.c.experiment_id.in_(list(experiment_ids)))
         if not include_deleted:
             query = query.where(runs.c.lifecycle == "active")
-        ordering = compile_order_by(order_by, resolver)
-        query = query.order_by(*ordering, runs.c.start_time.desc(), runs.c.id)
+        ordering = [*compile_order_by(order_by, resolver), runs.c.start_time.desc(), runs.c.id]
+        # the position travels with the page, so the outer query keeps the order
+        query = (query.add_columns(func.row_number().over(order_by=ordering).label("pos"))
+                 .order_by(*ordering).limit(limit).offset(offset))
         with self.db.session_scope(readonly=True) as session:
-            return self._load_runs(session, query.limit(limit).offset(offset))
+            return self._load_runs(session, query)
 
     # -- artifacts and datasets --------------------------------------------------------
     def add_artifact(self, run_id: str, artifact: RunArtifact) -> None:

@@ -66,6 +66,7 @@ async def predict(layer: ServingLayer, request: Request, scope: MutableMapping[s
             raise Reject(405, f"method not allowed: {request.method} {request.path}; use POST",
                          "method_not_allowed", headers=[(b"allow", b"POST")])
         data = layer._records(await request.body(layer.max_bytes))
+        table = router.tables.get(table.name, table)  # the newest, after the body's wait
         entry, handle = table.pick(_header_key(scope) or _field_key(data, table.key_field))
         handle.inflight += 1
         try:
@@ -192,6 +193,7 @@ async def _infer(layer: ServingLayer, request: Request, scope: MutableMapping[st
                            layer.max_bytes)
         header_length = oip_routes._header_length(request)
         req = oip.parse_request(body, header_length)
+        table = router.tables.get(table.name, table)  # the newest, after the body's wait
         if number is not None:
             entry, handle = table.version(number)
         else:
