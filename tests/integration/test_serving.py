@@ -354,3 +354,25 @@ def test_serve_help_lists_the_options() -> None:
                    "--cache-size", "--format"):
         assert option in result.stdout
     assert json.loads(json.dumps({"ok": True}))
+
+
+def test_served_predictions_reach_the_monitoring_log(served: Served) -> None:
+    """Every answer (and every model failure) is logged off the request path, joined to
+    its request id, so health and delayed labels work on served traffic."""
+    records = served.frame[:1].to_dict(orient="records")
+    with served.http() as http:
+        for i in range(20):
+            r = http.post("/predict/cancer", json=records, headers={"x-request-id": f"mon-{i}"})
+            assert r.status_code == 200
+    monitoring = served.registry_client.monitoring
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        health = monitoring.health("cancer", "1h")
+        if health.overall.requests >= 20:
+            break
+        time.sleep(0.3)
+    assert health.overall.requests >= 20
+    joined = monitoring.log_labels("cancer", [{"request_id": f"mon-{i}", "label": 1}
+                                              for i in range(20)])
+    accepted = joined["accepted"] if isinstance(joined, dict) else joined.accepted
+    assert accepted == 20

@@ -83,6 +83,9 @@ def serve(
         "--format", help="'onnx': serve the versions' ONNX form with onnxruntime.")] = None,
     autocast: Annotated[str, typer.Option(
         help="PyTorch: auto (bfloat16 on a GPU), bf16 or off.")] = "auto",
+    feature_service: Annotated[str | None, typer.Option(
+        help="A FeatureService whose online features /predict adds to each request's "
+             "entity keys (serve-time features).")] = None,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="Allow a non-loopback address without auth.")] = False,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
@@ -94,9 +97,11 @@ def serve(
 
     specs = [ServeSpec(uri, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                        cache_size=cache_size, processes=processes, format=format,
-                       autocast=autocast) for uri in uris]
+                       autocast=autocast, feature_service=feature_service) for uri in uris]
     client = Client()
     client.database.ensure_schema()
+    if feature_service is not None:  # an unknown service fails here, naming close ones
+        client.features.get_feature_service(feature_service)
     for spec in specs:  # fail here, on one line, rather than inside a worker
         version = client.registry.resolve(spec.uri)
         typer.echo(f"serving {spec.uri} (now version {version.version}) on "

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 5 * 1024 * 1024 * 1024
     serving_poll_seconds: float = 2.0
+    prediction_log: bool = True
+    alert_interval_seconds: float = 30.0
     deployment_poll_seconds: float = 1.0
 
     @field_validator("home", mode="after")
@@ -94,7 +96,8 @@ class Settings(BaseSettings):
             raise ValueError(f"expected {SERVER_URL_FORMS}")
         return value.rstrip("/")
 
-    @field_validator("serving_poll_seconds", "deployment_poll_seconds", mode="after")
+    @field_validator("alert_interval_seconds", "serving_poll_seconds", "deployment_poll_seconds",
+                     mode="after")
     @classmethod
     def _check_poll(cls, value: float) -> float:
         if not value > 0:

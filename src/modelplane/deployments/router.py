@@ -127,7 +127,6 @@ class DeploymentRouter:
         self._queue: asyncio.Queue[tuple[Any, ...]] | None = None
         self._resolved: dict[tuple[str, str], int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        self._logger: Any = None
         if registry is not None:  # the app's /metrics registry
             registry.register(_Collector(self))
 
@@ -149,8 +148,7 @@ class DeploymentRouter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._flush()
-        if self._logger is not None:
-            await asyncio.to_thread(self._logger.flush, 5.0)
+        await asyncio.to_thread(self.runtime.predlog.flush, 5.0)
         for served in self.versions.values():
             await served.close()
         self.versions.clear()
@@ -326,26 +324,12 @@ class DeploymentRouter:
 
     def log(self, table: RouteTable, entry: Entry, version: int, request_id: str, data: Any,
             result: Any, seconds: float, error: str | None = None) -> None:
-        """Hand one answer to the monitoring prediction log (non-blocking; never raises)."""
-        try:
-            logger = self._logger
-            if logger is None:
-                logger = self._logger = self.runtime.client.monitoring.logger()
-            rows = list(_rows(data))
-            preds = _plain(result[0]) if result is not None else [None] * len(rows)
-            probas = _plain(result[1]) if result is not None and result[1] is not None \
-                else [None] * len(rows)
-            for i, (row, pred, proba) in enumerate(zip(rows, preds, probas, strict=False)):
-                out = {"prediction": pred} if proba is None else {
-                    "prediction": pred, "probabilities": proba}
-                logger.log({"request_id": request_id, "model": table.model,
-                            "version": version, "inputs": row,
-                            "outputs": None if error else out, "latency_s": seconds,
-                            "deployment": table.name, "variant": entry.variant,
-                            "status": "error" if error else "ok", "error": error,
-                            "row_index": i})
-        except Exception:  # the log never fails a request
-            log.debug("prediction log: could not log a deployment answer", exc_info=True)
+        """Hand one answer to the monitoring prediction log (non-blocking; never raises).
+        Logged whenever the server's prediction log is on, and always while a canary
+        has gates that read the log (drift, labelled performance)."""
+        self.runtime.predlog.log(table.model, version, request_id, data, result, seconds,
+                                 error=error, deployment=table.name, variant=entry.variant,
+                                 force=table.log)
 
 
 class _Collector:
@@ -379,28 +363,3 @@ def _same(old: RouteTable, entries: list[Entry], shadows: list[Entry]) -> bool:
         return [(e.variant, e.version, e.weight) for e in items]
     return sig(old.entries) == sig(entries) and sig(old.shadows) == sig(shadows)
 
-
-def _plain(values: Any) -> list[Any]:
-    tolist = getattr(values, "tolist", None)
-    out = tolist() if callable(tolist) else values
-    return list(out) if isinstance(out, list | tuple) else [out]
-
-
-def _rows(data: Any) -> Iterator[Any]:
-    """Rows of a request's data: records, a dict of columns, a DataFrame or an array."""
-    if isinstance(data, dict):
-        values = list(data.values())
-        if values and all(isinstance(v, list) for v in values):
-            for i in range(len(values[0])):
-                yield {k: data[k][i] for k in data}
-            return
-        yield data
-        return
-    if isinstance(data, list):
-        yield from data
-        return
-    to_dict = getattr(data, "to_dict", None)
-    if callable(to_dict):
-        yield from to_dict("records")
-        return
-    yield from _plain(data)

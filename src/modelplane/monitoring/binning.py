@@ -1,13 +1,16 @@
 """Binning many numeric columns at once, exactly as ``np.searchsorted(edges, x, 'right')``
 would, but without a branchy binary search per value.
 
-Each column's range ``[edges[0], edges[-1]]`` is cut into ``CELLS`` equal cells, and a
-table gives, for each cell, how many edges lie at or below its left boundary: a value's
-candidate bin is one multiply and one table lookup. The candidate is then checked against
-the real edges (``edges[c - 1] <= x < edges[c]``); the few values whose cell holds an edge
-(or that rounding put in a neighbouring cell) are tried one bin up, and anything still
-unresolved goes through ``np.searchsorted``. So the result is exact, never approximate;
-a very skewed column (most values in a few cells) just takes the slower path more often.
+Each column's range ``[edges[0], edges[-1]]`` is cut into ``CELLS`` equal cells by
+``cell(x) = min(max(floor((x - edges[0]) * scale), 0), CELLS - 1)``. That function is
+monotone in floating point (a subtraction, a multiplication by a non-negative number,
+clamps and a truncation all are), so an edge in a lower cell than ``x`` is below ``x``
+and one in a higher cell is above it; only the edges in ``x``'s own cell need comparing.
+The edges get their cells from the same function, so a table gives, per cell, how many
+edges lie in lower cells, and ``x`` is compared with the next edge up as many times as a
+cell holds edges (once or twice for quantile edges). No rounding can make the result
+inexact. A column whose cell holds more than ``MAX_STEPS`` edges (very skewed values)
+is binned with ``np.searchsorted`` instead.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from modelplane.monitoring.profiles import ColumnLayout
 __all__ = ["CELLS", "NumericBlock"]
 
 CELLS = 2048
+MAX_STEPS = 4
 
 
 class NumericBlock:
@@ -35,73 +39,81 @@ class NumericBlock:
         self.targets = (np.concatenate([np.arange(c.offset, c.offset + c.size) for c in cols])
                         if k else np.zeros(0, np.int64))
         self.numeric = np.array([c.numeric_index for c in cols], np.int64)
-        self.low = np.array([e[0] for e in edges])[:, None] if k else np.zeros((0, 1))
-        self.top = np.array([e[-1] for e in edges])[:, None] if k else np.zeros((0, 1))
-        self.last_bin = (lengths - 1)[:, None]
-        self.above = lengths[:, None]
-        self.missing = (sizes - 1)[:, None]
-        width = (self.top - self.low)[:, 0] if k else np.zeros(0)
-        self.scale = np.where(width > 0, CELLS / np.where(width > 0, width, 1.0), 0.0)[:, None]
-        cells = np.arange(CELLS)
-        self.table = (np.stack([
-            np.searchsorted(e, e[0] + cells / s if s else np.full(CELLS, e[0]), side="right")
-            for e, s in zip(edges, self.scale[:, 0], strict=True)]).ravel()
-            if k else np.zeros(0, np.int64))
-        self.row_offset = (np.arange(k, dtype=np.int64) * CELLS)[:, None]
-        # edges[c - 1] and edges[c] for a candidate c, both padded with infinities
-        pad = lengths + 2
+        low = np.array([e[0] for e in edges]) if k else np.zeros(0)
+        width = np.array([e[-1] for e in edges]) - low if k else np.zeros(0)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            scale = np.where(width > 0, CELLS / np.where(width > 0, width, 1.0), 0.0)
+        self.low, self.scale = low[:, None], np.where(np.isfinite(scale), scale, 0.0)[:, None]
+        # each column's edges followed by a NaN (x >= NaN is never true), flattened
+        pad = lengths + 1
         self.edge_offset = np.concatenate([[0], np.cumsum(pad)[:-1]]).astype(np.int64)[:, None]
-        self.below_edge = np.concatenate(
-            [np.concatenate([[-np.inf], e, [np.inf]]) for e in edges]) if k else np.zeros(0)
-        self.above_edge = np.concatenate(
-            [np.concatenate([e, [np.inf, np.inf]]) for e in edges]) if k else np.zeros(0)
+        self.flat = (np.concatenate([np.concatenate([e, [np.nan]]) for e in edges]) if k
+                     else np.zeros(0))
+        tables, self.steps, self.slow = [], 0, []
+        for j, e in enumerate(edges):
+            own = self._cells(e, self.low[j, 0], self.scale[j, 0])
+            tables.append(np.searchsorted(own, np.arange(CELLS), side="left")
+                          + self.edge_offset[j, 0])
+            most = int(np.bincount(own, minlength=CELLS).max())
+            if most > MAX_STEPS:
+                self.slow.append(j)
+            else:
+                self.steps = max(self.steps, most)
+        self.table = np.concatenate(tables) if k else np.zeros(0, np.int64)
+        self.row_offset = (np.arange(k, dtype=np.int64) * CELLS)[:, None]
+        self.delta = self.starts[:, None] - self.edge_offset  # global position -> slot
+        self.below_slot = self.starts[:, None]
+        self.above_slot = (self.starts + lengths)[:, None]
+        self.missing_slot = (self.starts + sizes - 1)[:, None]
 
-    def bins(self, x: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
+    @staticmethod
+    def _cells(x: np.ndarray, low: np.ndarray | float, scale: np.ndarray | float
+               ) -> np.ndarray:
+        """The cell of each value (NaN goes to cell 0): monotone in the value."""
+        c = np.subtract(x, low)
+        c *= scale
+        np.fmax(c, 0.0, out=c)
+        np.fmin(c, CELLS - 1, out=c)
+        return c.astype(np.int64)
+
+    def _positions(self, x: np.ndarray) -> np.ndarray:
+        """``searchsorted(edges_j, x[j], 'right')`` plus row ``j``'s offset in ``flat``."""
+        cell = self._cells(x, self.low, self.scale)
+        cell += self.row_offset
+        found = self.table[cell]
+        for _ in range(self.steps):
+            found += x >= self.flat[found]
+        for j in self.slow:
+            found[j] = (np.searchsorted(self.edges[j], x[j], side="right")
+                        + self.edge_offset[j, 0])
+        return found
+
+    def bins(self, x: np.ndarray, finite: np.ndarray | None = None) -> np.ndarray:
         """``searchsorted(edges_j, x[j], 'right')`` for every row ``j`` (values that are
         not finite get an arbitrary index: the caller counts them as missing)."""
-        cell = (x - self.low) * self.scale
-        if finite is not None:
-            cell = np.where(finite, cell, 0.0)
-        np.clip(cell, 0, CELLS - 1, out=cell)
-        cand = self.table[cell.astype(np.int64) + self.row_offset]
-        cand = np.where(x < self.low, 0, np.where(x > self.top, self.above, cand))
-        at = cand + self.edge_offset
-        bad = ~((self.below_edge[at] <= x) & (x < self.above_edge[at]))
-        if finite is not None:
-            bad &= finite
-        if not bad.any():
-            return cand
-        rows, cols = np.nonzero(bad)
-        up = at[rows, cols] + 1
-        value = x[rows, cols]
-        fits = (self.below_edge[up] <= value) & (value < self.above_edge[up])
-        cand[rows[fits], cols[fits]] += 1
-        rows, cols = rows[~fits], cols[~fits]
-        for j in np.unique(rows):
-            pick = cols[rows == j]
-            cand[j, pick] = np.searchsorted(self.edges[j], x[j, pick], side="right")
-        return cand
+        return self._positions(x) - self.edge_offset
 
     def count(self, x: np.ndarray, slots: np.ndarray, sums: np.ndarray, mins: np.ndarray,
               maxs: np.ndarray) -> None:
-        """Add the counts, sums and extremes of matrix ``x`` into a count vector's arrays."""
+        """Add the counts, sums and extremes of matrix ``x`` into a count vector's arrays.
+        The block's last edges must be closed: ``nextafter(edges[-1], inf)``, so that a
+        value equal to the profile's last edge falls in the last bin."""
         finite = np.isfinite(x)
         clean = bool(finite.all())
-        idx = self.bins(x, None if clean else finite)
-        idx = np.where(x == self.top, self.last_bin, idx)  # the last bin is closed
+        slot = self._positions(x)
+        slot += self.delta
         if not clean:
-            idx = np.where(finite, idx, self.missing)
+            slot = np.where(finite, slot, self.missing_slot)
             x = np.where(finite, x, 0.0)
-        counts = np.bincount((idx + self.starts[:, None]).ravel(), minlength=self.total)
+        counts = np.bincount(slot.ravel(), minlength=self.total)
         slots[self.targets] += counts
         part = sums[self.numeric]
         part[:, 0] += x.sum(axis=1)
         part[:, 1] += np.einsum("ij,ij->i", x, x)
-        below, above = idx == 0, idx == self.above
-        if below.any():
-            part[:, 2] += np.where(below, x, 0.0).sum(axis=1)
-        if above.any():
-            part[:, 3] += np.where(above, x, 0.0).sum(axis=1)
+        if counts[self.below_slot].any():
+            part[:, 2] += np.where(slot == self.below_slot, x, 0.0).sum(axis=1)
+        if counts[self.above_slot].any():
+            part[:, 3] += np.where(slot == self.above_slot, x, 0.0).sum(axis=1)
         sums[self.numeric] = part
         lo = x if clean else np.where(finite, x, np.inf)
         hi = x if clean else np.where(finite, x, -np.inf)

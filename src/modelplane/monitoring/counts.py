@@ -151,8 +151,16 @@ def _block(layout: Layout, role: str) -> NumericBlock:
     if role not in cache:
         cols = [c for c in layout.columns if c.kind == "numeric" and c.role == role]
         edges = _edges(layout)
-        cache[role] = NumericBlock(cols, [edges[c.key] for c in cols])
+        cache[role] = NumericBlock(cols, [_closed(edges[c.key]) for c in cols])
     return cache[role]  # type: ignore[no-any-return]
+
+
+def _closed(edges: np.ndarray) -> np.ndarray:
+    """Edges whose last bin also holds the last edge: ``searchsorted(closed, x, 'right')``
+    is the profile's bin of ``x`` (``len(edges)`` above the range)."""
+    out = edges.copy()
+    out[-1] = np.nextafter(out[-1], np.inf)
+    return out
 
 
 def _count_block(block: NumericBlock, x: np.ndarray, out: CountVector) -> None:
@@ -165,12 +173,15 @@ def _frame_matrix(role: str, frame: Any, cols: list[ColumnLayout],
                   source: Mapping[str, Any]) -> np.ndarray:
     """The numeric columns as a matrix; a pandas DataFrame converts in one call."""
     pd = sys.modules.get("pandas")
-    if role == "feature" and pd is not None and isinstance(frame, pd.DataFrame):
+    if (role == "feature" and pd is not None and isinstance(frame, pd.DataFrame)
+            and isinstance(source, _FrameColumns)):
         try:
-            block = frame[[c.name for c in cols]].to_numpy(dtype=np.float64, na_value=np.nan)
-            return np.ascontiguousarray(block.T)
-        except (TypeError, ValueError):
-            pass  # a column that does not convert: one at a time
+            at = frame.columns.get_indexer([source.names[c.name] for c in cols])
+            if at.size and at.min() >= 0:
+                block = frame.iloc[:, at].to_numpy(dtype=np.float64, na_value=np.nan)
+                return np.ascontiguousarray(block.T)
+        except (TypeError, ValueError, pd.errors.InvalidIndexError):
+            pass  # a column that does not convert, or repeated names: one at a time
     return _matrix([source[c.name] for c in cols])
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from modelplane.core.errors import InvalidArgumentError
 from modelplane.monitoring.counts import CountVector
+from modelplane.monitoring.ks import exact_ks, ks_p_value
 from modelplane.monitoring.profiles import ColumnLayout, Layout
 
 __all__ = ["ColumnDrift", "DriftOptions", "DriftResult", "exact_ks", "ks_p_value", "psi",
@@ -49,7 +50,6 @@ NUMERIC_EFFECTS = ("wasserstein", "psi", "jensenshannon", "ks")
 CATEGORICAL_EFFECTS = ("jensenshannon", "psi")
 TESTS = ("ks", "chi2")
 PSI_FLOOR = 1e-4
-_SCIPY_EXACT_MAX_N = 10_000  # ks_2samp's 'auto' is exact up to this sample size
 
 
 @dataclass(frozen=True)
@@ -167,29 +167,6 @@ def _chi2(r: np.ndarray, c: np.ndarray) -> tuple[float | None, float | None]:
         return None, None
     result = chi2_contingency(np.stack([r[keep], c[keep]]))
     return float(result.statistic), float(result.pvalue)
-
-
-def ks_p_value(d: float, n1: float, n2: float, alpha: float = 0.05) -> float:
-    """The two-sided p-value of KS statistic ``d`` for samples of ``n1`` and ``n2``.
-
-    SciPy's ``ks_2samp`` (asymptotic mode) evaluates ``kstwo.sf(d, round(n1 n2 / (n1 +
-    n2)))``, which costs up to half a second for large samples. That exact value is used
-    for effective sizes up to 2,000 and wherever the limiting Kolmogorov distribution
-    puts the p-value within a factor of 10 of ``alpha``, where the flag is decided; else
-    the limiting value is returned (within a few percent of SciPy's for p-values above
-    1e-10; of the same magnitude below), so flags always agree with SciPy's.
-    """
-    from scipy.special import kolmogorov
-    from scipy.stats import distributions
-
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    en = float(np.round(m * n / (m + n)))
-    if en <= 2000:
-        return float(np.clip(distributions.kstwo.sf(d, en), 0, 1))
-    limit = float(kolmogorov(d * math.sqrt(en)))
-    if alpha / 10 <= limit <= min(alpha * 10, 1.0):
-        return float(np.clip(distributions.kstwo.sf(d, en), 0, 1))
-    return limit
 
 
 def _coarse(col: ColumnLayout, main: np.ndarray, groups: int) -> np.ndarray:
@@ -364,40 +341,3 @@ def score_counts(layout: Layout, current: CountVector, *, reference: CountVector
 def _rows(layout: Layout) -> int:
     first = layout.columns[0] if layout.columns else None
     return int(sum(first.reference)) if first else 0
-
-
-# -- raw data: exact KS ------------------------------------------------------------------------
-
-
-def exact_ks(reference_sorted: np.ndarray, current_sorted: np.ndarray,
-             alpha: float = 0.05) -> tuple[float, float]:
-    """Two-sided KS ``(D, p)`` of two sorted, finite samples: ``D`` and, up to 10,000
-    values, the p-value are ``scipy.stats.ks_2samp``'s; above, the p-value is
-    :func:`ks_p_value`'s."""
-    a, b = reference_sorted, current_sorted
-    n1, n2 = a.size, b.size
-    if max(n1, n2) <= _SCIPY_EXACT_MAX_N:
-        from scipy.stats import ks_2samp
-
-        result = ks_2samp(a, b)
-        return float(result.statistic), float(result.pvalue)
-    # CDF gaps in integers (i / n1 - j / n2 scaled by n1 n2): exact, and few temporaries
-    at_b = np.searchsorted(a, b, side="right")  # how many of a are <= each b
-    prev = np.maximum(at_b - 1, 0)
-    if np.any((a[prev] == b) & (at_b > 0)):  # a value in both samples
-        at_a = np.searchsorted(b, a, side="right")
-    else:  # how many of b are <= a[i] is how many b have at most i of a below: O(n)
-        at_a = np.cumsum(np.bincount(at_b, minlength=n1 + 1))[:n1]
-    gap_a = _rank_right(a) * n2 - at_a * n1
-    gap_b = at_b * n2 - _rank_right(b) * n1
-    extreme = max(abs(int(gap_a.max())), abs(int(gap_a.min())), abs(int(gap_b.max())),
-                  abs(int(gap_b.min())))
-    d = extreme / (n1 * n2)
-    return d, ks_p_value(d, n1, n2, alpha)
-
-
-def _rank_right(s: np.ndarray) -> np.ndarray:
-    """``searchsorted(s, s, 'right')`` for sorted ``s``, in O(n) when there are no ties."""
-    if s.size < 2 or not np.any(s[1:] == s[:-1]):
-        return np.arange(1, s.size + 1)
-    return np.searchsorted(s, s, side="right")

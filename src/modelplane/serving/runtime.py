@@ -38,6 +38,7 @@ from modelplane.serving.batching import DynamicBatcher
 from modelplane.serving.cache import PredictionCache, input_hash
 from modelplane.serving.loading import Loaded, load_version, output_specs
 from modelplane.serving.predictors import Output, count_rows, pool_batch, pool_init
+from modelplane.serving.predlog import ServingLog
 
 if TYPE_CHECKING:
     from modelplane.client import Client
@@ -361,6 +362,7 @@ class ModelRuntime:
         self.metrics = metrics
         self.freeze_gc = False
         self._poll = poll_seconds
+        self._predlog: ServingLog | None = None
         self.models: dict[str, ServedModel] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         for value in specs:
@@ -373,12 +375,22 @@ class ModelRuntime:
             features = None
             if spec.feature_service is not None:
                 if feature_lookup is None:
-                    raise InvalidArgumentError(
-                        f"{spec.uri}: serve-time features (feature service "
-                        f"{spec.feature_service!r}) are not available in this server yet",
-                        details={"field": "feature_service", "got": spec.feature_service})
+                    from modelplane.serving.features import feature_lookup_factory
+
+                    feature_lookup = feature_lookup_factory(self.client)
                 features = feature_lookup(spec.feature_service)
             self.models[spec.name] = ServedModel(spec, self, features)
+
+    @property
+    def predlog(self) -> ServingLog:
+        """The prediction log of this server (see ``predlog``); on unless disabled."""
+        if self._predlog is None:
+            self._predlog = ServingLog(self.client)
+        return self._predlog
+
+    @predlog.setter
+    def predlog(self, value: ServingLog) -> None:
+        self._predlog = value
 
     def settle(self, *, first: bool) -> None:
         """After a load, with ``freeze_gc``: move what is loaded out of the cyclic garbage

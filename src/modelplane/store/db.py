@@ -57,7 +57,11 @@ def _json_codecs() -> dict[str, Any]:
     def dumps(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
-    return {"json_serializer": dumps, "json_deserializer": orjson.loads}
+    def loads(value: Any) -> Any:
+        # SQLite hands back bare numbers for JSON scalars computed in SQL
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+    return {"json_serializer": dumps, "json_deserializer": loads}
 
 
 def build_engine(url: str) -> Engine:

@@ -209,7 +209,8 @@ def test_serving_the_onnx_form(forest: Any, cancer: Any) -> None:
 
 
 def test_feature_service_hook() -> None:
-    with pytest.raises(InvalidArgumentError, match="serve-time features"):
+    # without a lookup, the feature store's is used: an unknown service is refused at once
+    with pytest.raises(NotFoundError, match="feature service 'churn_fs' not found"):
         ModelRuntime([ServeSpec("m@production", feature_service="churn_fs")])
 
     class Lookup:

@@ -44,11 +44,12 @@ class Request:
     """What the layer needs from one HTTP request, read in one pass over the headers."""
 
     __slots__ = ("content_length", "encoding", "header_length", "id", "method", "path",
-                 "receive", "send", "started")
+                 "query", "receive", "send", "started")
 
     def __init__(self, scope: Scope, receive: Any, send: Any) -> None:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
         self.receive, self.send = receive, send
         self.started = False
         self.id = ""

@@ -112,11 +112,13 @@ def _after(layer: ServingLayer, router: DeploymentRouter, table: RouteTable,
     if entry is None or handle is None:
         return
     router.record(table, entry, label, status, seconds)
+    if status >= 500:
+        router.log(table, entry, handle.number, request_id, data, None, seconds,
+                   f"HTTP {status}")
     if status == 200:
         if table.shadows:
             router.shadow(table, data, request_id)
-        if table.log:
-            router.log(table, entry, handle.number, request_id, data, result, seconds)
+        router.log(table, entry, handle.number, request_id, data, result, seconds)
 
 
 # -- Open Inference Protocol --------------------------------------------------------------

@@ -139,6 +139,9 @@ async def _infer(layer: ServingLayer, request: Request, name: str, number: int |
                  ) -> None:
     started = time.perf_counter()
     model, label, status = "", "", 200
+    handle: Any = None
+    data: Any = None
+    result: Any = None
     try:
         _method(request, ("POST",))
         handle = layer.lookup(name, number)
@@ -165,4 +168,8 @@ async def _infer(layer: ServingLayer, request: Request, name: str, number: int |
         status = _status(exc)
         await _error(request, exc, label or None)
     finally:
-        layer.metrics.request(model, label, status, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        layer.metrics.request(model, label, status, seconds)
+        if handle is not None and (status == 200 or status >= 500):
+            layer.runtime.predlog.log(name, handle.number, request.id, data, result, seconds,
+                                      error=None if status == 200 else f"HTTP {status}")

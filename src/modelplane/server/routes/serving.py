@@ -63,8 +63,11 @@ class ServingLayer:
 
     def __init__(self, app: Any, *, runtime: ModelRuntime, metrics: ServingMetrics,
                  max_bytes: int, serving_only: bool = False, lifespan: bool = True,
-                 deployments: DeploymentRouter | None = None) -> None:
+                 deployments: DeploymentRouter | None = None,
+                 alert_interval: float = 0.0) -> None:
         self.app = app
+        self.alert_interval = alert_interval
+        self._stop_alerts: Any = None
         self.runtime = runtime
         self.deployments = deployments
         self.metrics = metrics
@@ -127,6 +130,9 @@ class ServingLayer:
                     await self.runtime.start()
                     if self.deployments is not None:
                         await self.deployments.start()
+                    if self.alert_interval > 0:  # the full server evaluates alert rules
+                        monitoring = self.runtime.client.monitoring
+                        self._stop_alerts = monitoring.start_evaluator(self.alert_interval)
                 except Exception as exc:
                     log.exception("serving failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -135,14 +141,27 @@ class ServingLayer:
                 if self.deployments is not None:
                     await self.deployments.stop()
                 await self.runtime.stop()
+                await asyncio.to_thread(self._close_monitoring)
             await send(message)
 
         await self.app(scope, receive, joined)
+
+    def _close_monitoring(self) -> None:
+        """Stop evaluating rules and write what the prediction log still holds."""
+        if self._stop_alerts is not None:
+            self._stop_alerts.set()
+        self.runtime.predlog.flush(5.0)
+        client = self.runtime.client
+        if "monitoring" in vars(client):  # only if this process used it
+            client.monitoring.close()
 
     # -- /predict ----------------------------------------------------------------------
     async def _predict(self, request: Request, name: str) -> None:
         started = time.perf_counter()
         model, version, status = "", "", 200
+        handle: Any = None
+        data: Any = None
+        result: Any = None
         try:
             if request.method != "POST":
                 raise Reject(405, f"method not allowed: {request.method} {request.path}; "
@@ -172,6 +191,8 @@ class ServingLayer:
                 out["probabilities"] = result[1]
                 if handle.classes is not None:
                     out["classes"] = handle.classes
+            if features is not None and b"explain=features" in request.query:
+                out["features"] = data  # what the model saw, online features included
             await request.respond(200, dumps(out), version=version)
         except Reject as exc:
             status = exc.status
@@ -182,7 +203,12 @@ class ServingLayer:
             await self._envelope(request, status, exc.code, exc.message, exc.details,
                                  None, version or None)
         finally:
-            self.metrics.request(model, version, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.metrics.request(model, version, status, seconds)
+            if handle is not None and (status == 200 or status >= 500):
+                self.runtime.predlog.log(name, handle.number, request.id, data, result,
+                                         seconds, error=None if status == 200
+                                         else f"HTTP {status}")
 
     def _records(self, body: bytes) -> Any:
         try:
@@ -273,6 +299,9 @@ def install_serving(app: FastAPI, settings: Settings, serve: list[Any] | None = 
     runtime = ModelRuntime(specs, client=Client(settings), metrics=metrics,
                            poll_seconds=getattr(settings, "serving_poll_seconds", None),
                            feature_lookup=feature_lookup)
+    runtime.predlog.enabled = settings.prediction_log
+    if specs and settings.prediction_log:
+        _monitoring_gauges(metrics, runtime, [spec.name for spec in specs])
     app.state.serving = runtime
     deployments = None
     if not serving_only:  # the full server also serves every deployment in the database
@@ -283,10 +312,32 @@ def install_serving(app: FastAPI, settings: Settings, serve: list[Any] | None = 
     app.state.deployments = deployments
     options: dict[str, Any] = {"runtime": runtime, "metrics": metrics,
                                "max_bytes": settings.max_request_bytes,
-                               "serving_only": serving_only, "deployments": deployments}
+                               "serving_only": serving_only, "deployments": deployments,
+                               "alert_interval": 0.0 if serving_only
+                               else settings.alert_interval_seconds}
     app.state.serving_layer = options
     app.add_middleware(ServingLayer, **options)
     return runtime
+
+
+def _monitoring_gauges(metrics: ServingMetrics, runtime: ModelRuntime,
+                       models: list[str]) -> None:
+    """Drift share, per-column scores, label metrics, latency and error rate of the
+    served models over the last hour, as Prometheus gauges computed at each scrape."""
+    from modelplane.monitoring.report import MonitoringCollector
+
+    class Gauges(MonitoringCollector):
+        def __init__(self) -> None:  # the monitoring service is built on first scrape
+            self.models, self.window = models, "1h"
+
+        def collect(self) -> Any:
+            try:
+                self.service = runtime.client.monitoring
+                yield from super().collect()
+            except Exception:  # a scrape never fails because of monitoring
+                log.warning("monitoring gauges unavailable", exc_info=True)
+
+    metrics.registry.register(Gauges())
 
 
 def in_front(app: FastAPI) -> ServingLayer:
