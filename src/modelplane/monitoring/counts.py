@@ -176,12 +176,12 @@ def _frame_matrix(role: str, frame: Any, cols: list[ColumnLayout],
     if (role == "feature" and pd is not None and isinstance(frame, pd.DataFrame)
             and isinstance(source, _FrameColumns)):
         try:
-            at = frame.columns.get_indexer([source.names[c.name] for c in cols])
-            if at.size and at.min() >= 0:
-                block = frame.iloc[:, at].to_numpy(dtype=np.float64, na_value=np.nan)
+            if source.unique:  # else a repeated name would select several columns
+                at = [source.positions[c.name] for c in cols]
+                block = frame.take(at, axis=1).to_numpy(dtype=np.float64, na_value=np.nan)
                 return np.ascontiguousarray(block.T)
-        except (TypeError, ValueError, pd.errors.InvalidIndexError):
-            pass  # a column that does not convert, or repeated names: one at a time
+        except (TypeError, ValueError):
+            pass  # a column that does not convert: one at a time
     return _matrix([source[c.name] for c in cols])
 
 
@@ -229,14 +229,24 @@ def _value_set(categories: tuple[Any, ...], arrow_type: Any) -> Any:
     return found
 
 
+def _arrow_array(values: Any) -> Any:
+    """``values`` as an Arrow array, or None when Arrow cannot take them."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+
+
 def _arrow_slots(values: Any, col: ColumnLayout, k: int) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        arr = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(
-            values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+    arr = _arrow_array(values)
+    if arr is None:
         return None
     floating = pa.types.is_floating(arr.type)
     null = pc.is_null(arr, nan_is_null=True) if arr.null_count or floating else None
@@ -262,8 +272,42 @@ def _count_column(values: Any, col: ColumnLayout, layout: Layout, out: CountVect
     if col.kind == "numeric":
         _count_numeric(values, col, _edges(layout)[col.key], out)
         return
-    idx = _category_slots(values, col, _lookups(layout)[col.key])
-    out.slots[col.offset: col.offset + col.size] += np.bincount(idx, minlength=col.size)
+    out.slots[col.offset: col.offset + col.size] += _category_counts(
+        values, col, _lookups(layout)[col.key])
+
+
+_FEW_DISTINCT = 64  # up to this many distinct values, look each up in Python
+
+
+def _category_counts(values: Any, col: ColumnLayout, lookup: dict[Any, int]) -> np.ndarray:
+    """Counts per slot of a categorical column. A string (or boolean) column with few
+    distinct values: Arrow's value counts, then one lookup per distinct value; else the
+    slot of every value, counted."""
+    pa = sys.modules.get("pyarrow")
+    is_arrow = pa is not None and isinstance(values, pa.ChunkedArray | pa.Array)
+    if len(values) >= _ARROW_MIN_ROWS or is_arrow or not isinstance(values, list | tuple):
+        arr = _arrow_array(values)
+        if arr is not None and _counted_type(arr.type, col):
+            import pyarrow.compute as pc
+
+            counted = pc.value_counts(arr)
+            if len(counted) <= _FEW_DISTINCT:
+                k = len(col.categories)
+                out = np.zeros(col.size, np.int64)
+                for v, n in zip(counted.field("values").to_pylist(),
+                                counted.field("counts").to_pylist(), strict=True):
+                    out[k + 1 if v is None else lookup.get(v, k)] += n
+                return out
+            values = arr
+    return np.bincount(_category_slots(values, col, lookup), minlength=col.size)
+
+
+def _counted_type(arrow_type: Any, col: ColumnLayout) -> bool:
+    import pyarrow as pa
+
+    if col.categories == (True, False):
+        return bool(pa.types.is_boolean(arrow_type))
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
 
 
 class _FrameColumns(Mapping[str, Any]):
@@ -271,7 +315,10 @@ class _FrameColumns(Mapping[str, Any]):
 
     def __init__(self, frame: Any) -> None:
         self.frame = frame
-        self.names = {str(c): c for c in frame.columns}
+        labels = list(frame.columns)
+        self.names = {str(c): c for c in labels}
+        self.unique = len(self.names) == len(labels)
+        self.positions = {str(c): i for i, c in enumerate(labels)}
 
     def __getitem__(self, name: str) -> Any:
         return self.frame[self.names[name]]
