@@ -93,6 +93,9 @@ class Client:
         from modelplane.deployments.actions import register_actions
 
         register_actions(self, service)  # rollback_deployment, fail_canary_gate
+        from modelplane.pipelines.actions import register_pipeline_actions
+
+        register_pipeline_actions(self, service)  # start_pipeline (retrain)
         return service
 
     @cached_property

@@ -12,7 +12,7 @@ def test_quickstart_on_a_fresh_home(mp_home: Path) -> None:
     assert not mp_home.exists()
     result = cli("quickstart", timeout=600)
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = " ".join(result.stdout.split())  # Rich wraps lines at the terminal width
     assert "registered breast-cancer:1" in out and "registered breast-cancer:2" in out
     assert "rollback: production is breast-cancer:1 again" in out
     assert "models:/breast-cancer@production loaded" in out
@@ -20,13 +20,21 @@ def test_quickstart_on_a_fresh_home(mp_home: Path) -> None:
     assert "Traceback" not in out + result.stderr
 
     client = mp.Client()
-    assert client.registry.resolve("models:/breast-cancer@production").version == 1
     assert client.registry.resolve("models:/breast-cancer@champion").version == 1
     assert client.registry.get_version("breast-cancer", 2).stage == "archived"
     runs = client.tracking.search_runs("status = 'finished'", experiments=["quickstart"]).runs
     assert len(runs) == 2 and all(r.metrics["auc"] > 0.9 for r in runs)
     assert {d.role for d in client.tracking.run_datasets(runs[0].id)} == {"train", "eval"}
 
+    # the closed loop: drift alert -> retraining pipeline -> canary -> production;
+    # then a bad release canaried and rolled back
+    assert "drift-retrain: drift_share" in out
+    assert "breast-cancer:3 registered and moved to staging" in out
+    assert "canary succeeded: production is breast-cancer:3" in out
+    assert "canary of breast-cancer:4 rolled_back; traffic is back on breast-cancer:3" in out
+    assert client.registry.resolve("models:/breast-cancer@production").version == 3
+    assert client.deployments.get("breast-cancer-live").canary.status == "rolled_back"
+
     again = cli("quickstart", timeout=600)  # a second run reuses the same home
     assert again.returncode == 0, again.stderr
-    assert "registered breast-cancer:3" in again.stdout
+    assert "registered breast-cancer:5" in " ".join(again.stdout.split())

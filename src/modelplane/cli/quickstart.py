@@ -2,7 +2,10 @@
 
 Trains two scikit-learn models on the breast_cancer data that ships with scikit-learn,
 tracks both runs (params, metrics per step, datasets), registers them, promotes, rolls
-back, searches and loads a model by URI, printing what happened at each step.
+back, searches and loads a model by URI; defines a feature view and reads it online; then
+closes the loop: serves the model through a deployment, drifted traffic fires an alert
+that runs the retraining pipeline, the new version is canaried and promoted, and a bad
+release is canaried and rolled back automatically. Each step prints what happened.
 """
 
 from __future__ import annotations
@@ -38,10 +41,16 @@ def quickstart() -> None:
     from modelplane.cli.quickstart_features import features_tour
 
     features_tour(client, console, data)
+    from modelplane.cli.quickstart_loop import closed_loop_tour
+
+    closed_loop_tour(client, console, data)
     console.rule("[bold]next")
     console.print("  modelplane runs list --experiment quickstart")
     console.print(f"  modelplane models history {MODEL}")
     console.print("  modelplane features list")
+    console.print("  modelplane pipelines list          # the retraining run the alert started")
+    console.print("  modelplane deploy show breast-cancer-live")
+    console.print("  modelplane monitor report breast-cancer --window 1h")
     console.print("  modelplane server     # REST API on http://127.0.0.1:8000/api/v1")
 
 

@@ -91,7 +91,8 @@ class _InProcessServer:
 def canary_tour(client: Client, console: Any = None, *, model: str | None = None,
                 version: int | None = None, deployment: str | None = None,
                 steps: tuple[float, ...] = (5, 25, 50, 100), hold: float = 1.0,
-                hold_requests: int = 20, timeout: float = 120.0) -> dict[str, Any]:
+                hold_requests: int = 20, timeout: float = 120.0,
+                promote_stage: str | None = None, drift: float = 1.0) -> dict[str, Any]:
     """Drive a canary of ``version`` (default: the newest) of ``model`` to 100% under
     load and return a summary (status, requests, failures, versions seen, events)."""
     import httpx
@@ -117,8 +118,8 @@ def canary_tour(client: Client, console: Any = None, *, model: str | None = None
         def load() -> None:
             with httpx.Client(base_url=url, timeout=30) as http:
                 while not stop.is_set():
-                    body = {k: (v * (0.5 + random.random()) if isinstance(v, float) else v)
-                            for k, v in record.items()}
+                    body = {k: (v * drift * (0.5 + random.random()) if isinstance(v, float)
+                                else v) for k, v in record.items()}
                     r = http.post(f"/predict/{name}", json=body)
                     sent["ok" if r.status_code == 200 else "failed"] += 1
                     label = r.headers.get("x-model-version", "?")
@@ -132,7 +133,7 @@ def canary_tour(client: Client, console: Any = None, *, model: str | None = None
                                  hold_requests=hold_requests, min_requests=10,
                                  gates=["error_rate:max=0.01",
                                         "latency_p99:max_ratio=3,tolerance=0.05"],
-                                 actor="quickstart")
+                                 promote_stage=promote_stage, actor="quickstart")
             say(f"canary of version {version}: steps "
                 f"{' -> '.join(f'{s:g}%' for s in steps)}, each held {hold:g} s and "
                 f"{hold_requests} requests; gates error_rate <= 1%, p99 <= 3x baseline")

@@ -2,9 +2,9 @@
 would, but without a branchy binary search per value.
 
 Each column's range ``[edges[0], edges[-1]]`` is cut into ``CELLS`` equal cells by
-``cell(x) = min(max(floor((x - edges[0]) * scale), 0), CELLS - 1)``. That function is
-monotone in floating point (a subtraction, a multiplication by a non-negative number,
-clamps and a truncation all are), so an edge in a lower cell than ``x`` is below ``x``
+``cell(x) = floor(clip((x - edges[0]) * scale, 0, CELLS - 1))``. That function is
+monotone in floating point (a subtraction, a multiplication by a non-negative number, a
+clamp and a truncation all are), so an edge in a lower cell than ``x`` is below ``x``
 and one in a higher cell is above it; only the edges in ``x``'s own cell need comparing.
 The edges get their cells from the same function, so a table gives, per cell, how many
 edges lie in lower cells, and ``x`` is compared with the next edge up as many times as a
@@ -67,18 +67,22 @@ class NumericBlock:
         self.missing_slot = (self.starts + sizes - 1)[:, None]
 
     @staticmethod
-    def _cells(x: np.ndarray, low: np.ndarray | float, scale: np.ndarray | float
-               ) -> np.ndarray:
-        """The cell of each value (NaN goes to cell 0): monotone in the value."""
-        c = np.subtract(x, low)
-        c *= scale
-        np.fmax(c, 0.0, out=c)
-        np.fmin(c, CELLS - 1, out=c)
+    def _cells(x: np.ndarray, low: np.ndarray | float, scale: np.ndarray | float,
+               finite: np.ndarray | None = None) -> np.ndarray:
+        """The cell of each value, monotone in the value (a value that is not finite,
+        where ``finite`` says so, goes to cell 0)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: clipped
+            c = np.subtract(x, low)
+            c *= scale
+        np.clip(c, 0.0, CELLS - 1, out=c)
+        if finite is not None:
+            np.copyto(c, 0.0, where=~finite)
         return c.astype(np.int64)
 
-    def _positions(self, x: np.ndarray) -> np.ndarray:
-        """``searchsorted(edges_j, x[j], 'right')`` plus row ``j``'s offset in ``flat``."""
-        cell = self._cells(x, self.low, self.scale)
+    def _positions(self, x: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
+        """``searchsorted(edges_j, x[j], 'right')`` plus row ``j``'s offset in ``flat``
+        (``finite``: None when every value is)."""
+        cell = self._cells(x, self.low, self.scale, finite)
         cell += self.row_offset
         found = self.table[cell]
         for _ in range(self.steps):
@@ -91,7 +95,9 @@ class NumericBlock:
     def bins(self, x: np.ndarray, finite: np.ndarray | None = None) -> np.ndarray:
         """``searchsorted(edges_j, x[j], 'right')`` for every row ``j`` (values that are
         not finite get an arbitrary index: the caller counts them as missing)."""
-        return self._positions(x) - self.edge_offset
+        if finite is None:
+            finite = np.isfinite(x)
+        return self._positions(x, None if finite.all() else finite) - self.edge_offset
 
     def count(self, x: np.ndarray, slots: np.ndarray, sums: np.ndarray, mins: np.ndarray,
               maxs: np.ndarray) -> None:
@@ -100,7 +106,7 @@ class NumericBlock:
         value equal to the profile's last edge falls in the last bin."""
         finite = np.isfinite(x)
         clean = bool(finite.all())
-        slot = self._positions(x)
+        slot = self._positions(x, None if clean else finite)
         slot += self.delta
         if not clean:
             slot = np.where(finite, slot, self.missing_slot)

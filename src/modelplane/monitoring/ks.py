@@ -76,8 +76,9 @@ class Grid:
         """The cell of each value: monotone non-decreasing in the value."""
         if self.scale == 0.0:
             return np.zeros(x.shape, np.int32)
-        c = np.subtract(x, self.lo)
-        c *= self.scale
+        with np.errstate(over="ignore"):  # a huge product is clipped anyway
+            c = np.subtract(x, self.lo)
+            c *= self.scale
         np.clip(c, 0, self.k - 1, out=c)
         return c.astype(np.int32)  # 3x cheaper to convert to than intp
 

@@ -68,11 +68,14 @@ def evaluate(model: Any, data: pd.DataFrame) -> dict:
 
 @pipeline(name="breast-cancer")
 def breast_cancer(C: float = 1.0, max_iter: int = 500, test_size: float = 0.25,
-                  seed: int = 0, model_name: str = MODEL) -> Any:
+                  seed: int = 0, model_name: str = MODEL, auc_tolerance: float = 0.0) -> Any:
+    """``auc_tolerance``: how much lower than production's AUC the candidate may score
+    and still pass the gate (0: it must beat production)."""
     train_data, test_data = prepare_data(test_size=test_size, seed=seed)
     model = train(train_data, C=C, max_iter=max_iter)
     metrics = evaluate(model, test_data)
-    return register(model, model_name, eval_data=test_data, gates=[Gate("auc")]).after(metrics)
+    gate = Gate("auc", min_delta=-auc_tolerance) if auc_tolerance else Gate("auc")
+    return register(model, model_name, eval_data=test_data, gates=[gate]).after(metrics)
 
 
 def run_breast_cancer(client: Client | None = None, **params: Any) -> PipelineRun:

@@ -153,7 +153,8 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
             raise InvalidStateError(f"gate rejected the candidate for {name}: "
                                     f"{'; '.join(report['reasons'])}")
         return report
-    report["version"] = _register(client, model, name, report, stage, run)
+    report["version"] = _register(client, model, name, report, stage, run,
+                                  _example(eval_data, target))
     return report
 
 
@@ -166,7 +167,7 @@ def _input_digest(name: str) -> str | None:
 
 
 def _register(client: Any, model: Any, name: str, report: dict[str, Any], stage: str,
-              run: Any) -> int:
+              run: Any, example: Any = None) -> int:
     from modelplane.pipelines.executors.base import current
 
     task = current.task
@@ -179,7 +180,7 @@ def _register(client: Any, model: Any, name: str, report: dict[str, Any], stage:
         tags["gate.baseline_version"] = str(report["production_version"])
     description = f"gate passed on eval dataset {str(report['eval_dataset'])[:12]}: " + \
         "; ".join(report["reasons"])
-    if ref is not None and ref.kind == "model":
+    if ref is not None and ref.kind == "model" and ref.meta["model_meta"].get("input_example"):
         meta = ref.meta["model_meta"]
         version = client.registry.create_version(
             name, artifact_digest=ref.digest, flavor=ref.meta["flavor"], size=ref.size,
@@ -187,13 +188,21 @@ def _register(client: Any, model: Any, name: str, report: dict[str, Any], stage:
             input_example=meta.get("input_example"), metrics=report["candidate"],
             model_meta=meta, description=description, tags=tags)
     else:
-        version = client.log_model(run.id if run else None, model, name,
+        version = client.log_model(run.id if run else None, model, name, input_example=example,
                                    description=description, tags=tags)
     client.registry.set_stage(name, version.version, stage,
                               reason="pipeline gate passed: " + "; ".join(report["reasons"]))
     if task is not None:
         client.pipelines.run_store.link_model_version(task.step_run_id, name, version.version)
     return int(version.version)
+
+
+def _example(eval_data: Any, target: str) -> Any:
+    """Five rows of the features (the served model's input example: warm-up, signature)."""
+    drop = getattr(eval_data, "drop", None)
+    if callable(drop) and target in getattr(eval_data, "columns", ()):
+        return drop(columns=[target]).head(5)
+    return None
 
 
 _register_step = Step(_register_fn, name="register", cache=False)
