@@ -235,7 +235,7 @@ def end_to_end(kind: str, folder: Path, evidently: Path | None, full: bool) -> l
     binned_note = ""
     if binned is not None:
         binned_note = (f"{peer['seconds'] / binned['seconds']:.0f}x Evidently; "
-                       if peer is not None else "") + "KS from 100 bins, no sort of the current"
+                       if peer is not None else "") + "KS from the 100 bins, no exact KS"
     return [
         row(label, "end-to-end drift from raw data (exact KS)", mine["seconds"], "s",
             target=f">= {speed_target}x Evidently", ok=ok_time,

@@ -160,13 +160,28 @@ def _jensenshannon(r: np.ndarray, c: np.ndarray) -> float:
 
 
 def _chi2(r: np.ndarray, c: np.ndarray) -> tuple[float | None, float | None]:
-    from scipy.stats import chi2_contingency
+    """``scipy.stats.chi2_contingency`` of the 2 x K table (categories seen on either
+    side), computed as it does (Yates' correction at one degree of freedom, the same
+    sums in the same order) without its ~0.2 ms of argument handling per call."""
+    from scipy.special import chdtrc
 
     keep = (r + c) > 0
     if keep.sum() < 2:
         return None, None
-    result = chi2_contingency(np.stack([r[keep], c[keep]]))
-    return float(result.statistic), float(result.pvalue)
+    observed = np.stack([r[keep], c[keep]]).astype(np.float64)
+    expected = (observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True)
+                / observed.sum())
+    if not expected.all():  # a side with no values: let SciPy say what is wrong
+        from scipy.stats import chi2_contingency
+
+        result = chi2_contingency(observed)
+        return float(result.statistic), float(result.pvalue)
+    dof = observed.shape[1] - 1
+    if dof == 1:
+        diff = expected - observed
+        observed = observed + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
+    statistic = ((observed - expected) ** 2 / expected).ravel().sum()
+    return float(statistic), float(chdtrc(float(dof), statistic))
 
 
 def _coarse(col: ColumnLayout, main: np.ndarray, groups: int) -> np.ndarray:

@@ -113,16 +113,18 @@ def numeric_profile(name: str, sorted_finite: np.ndarray, count: int, null_count
 def _finite(values: Any) -> tuple[np.ndarray, int, int, int]:
     """``(finite values as float64, rows, nulls, non-finite)``; a null becomes NaN when
     converted, so nulls and non-finite are told apart by the column's null count."""
+    x = _as_float(values)
+    finite = np.isfinite(x)
+    bad = x.size - int(np.count_nonzero(finite))
+    if not bad:  # no null either: a null converts to NaN
+        return x, x.size, 0, 0
     pa = sys.modules.get("pyarrow")
     nulls = 0
     if pa is not None and isinstance(values, pa.ChunkedArray | pa.Array):
         nulls = values.null_count
     elif hasattr(values, "isna"):  # pandas: NaN is null, as Arrow reads it
         nulls = int(values.isna().sum())
-    x = _as_float(values)
-    finite = np.isfinite(x)
-    bad = x.size - int(np.count_nonzero(finite))
-    return (x[finite] if bad else x), x.size, nulls, bad - nulls
+    return x[finite], x.size, nulls, bad - nulls
 
 
 def numeric_pair(name: str, role: str, reference: Any, current: Any, bins: int,
@@ -143,7 +145,9 @@ def numeric_pair(name: str, role: str, reference: Any, current: Any, bins: int,
     if current is not None:
         y, _, cnulls, cbad = _finite(current)
         missing = cnulls + cbad
-    grid = Grid.spanning(x, y)
+    lo, hi = float(x.min()), float(x.max())
+    y_range = (float(y.min()), float(y.max())) if y.size else (lo, hi)
+    grid = Grid(min(lo, y_range[0]), max(hi, y_range[1]), n + y.size)
     sx, sy = Side(x, grid), Side(y, grid)
     position, low, high = _positions(n, bins)
     marked = np.zeros(grid.k, np.bool_)
@@ -154,7 +158,6 @@ def numeric_pair(name: str, role: str, reference: Any, current: Any, bins: int,
         marked |= ks_cells
     marked[sx.cell_of_rank(np.concatenate([low, high]))] = True
     sx.pick(marked)
-    lo, hi = float(x.min()), float(x.max())
     prof = _entry(out, n, bins, (
         position, low, sx.order(low), sx.order(high), lambda e: sx.rank(e, "left"),
         np.mean(x), np.std(x, ddof=1) if n > 1 else None, lo, hi))
@@ -168,7 +171,7 @@ def numeric_pair(name: str, role: str, reference: Any, current: Any, bins: int,
                        edges=tuple(prof["bin_edges"]), numeric_index=0)
     part = CountVector(np.zeros(col.size, np.int64), np.zeros((1, 4)), np.full(1, np.inf),
                        np.full(1, -np.inf), 0)
-    _count_side(sy, edges, missing, part)
+    _count_side(sy, edges, missing, y_range, part)
     ks = None
     if exact and y.size:
         ks = (ks_from_sides(sx, sy, ks_cells, gap, alpha) if ks_cells is not None
@@ -176,7 +179,8 @@ def numeric_pair(name: str, role: str, reference: Any, current: Any, bins: int,
     return prof, (part, ks)
 
 
-def _count_side(side: Side, edges: np.ndarray, missing: int, out: CountVector) -> None:
+def _count_side(side: Side, edges: np.ndarray, missing: int, extremes: tuple[float, float],
+                out: CountVector) -> None:
     """Counts of ``side`` (picked at every edge's cell) over the bins of ``edges``, plus
     its sums and extremes, into a one-column count vector."""
     y = side.values
@@ -197,8 +201,7 @@ def _count_side(side: Side, edges: np.ndarray, missing: int, out: CountVector) -
             row[2] += float(y[y < edges[0]].sum())
         if y.size - top:
             row[3] += float(y[y > edges[-1]].sum())
-        out.mins[0] = float(y.min())
-        out.maxs[0] = float(y.max())
+        out.mins[0], out.maxs[0] = extremes
 
 
 def compare(reference: Any, current: Any, *, reference_predictions: Any = None,

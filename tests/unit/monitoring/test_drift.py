@@ -213,3 +213,23 @@ def test_bad_options_are_clear_errors() -> None:
         DriftOptions(alpha=2)
     with pytest.raises(InvalidArgumentError, match="no monitored column 'nope'"):
         compare(*frames(100)).column("nope")
+
+
+def test_chi_squared_equals_scipy_on_random_tables() -> None:
+    from modelplane.monitoring.drift import _chi2
+
+    rng = np.random.default_rng(13)
+    for trial in range(300):
+        k = int(rng.integers(2, 30))  # two columns: Yates' correction
+        n = int(rng.choice([5, 200, 100_000]))
+        p = rng.dirichlet(np.ones(k))
+        q = p if trial % 2 else rng.dirichlet(np.ones(k))
+        r, c = rng.multinomial(n, p), rng.multinomial(int(n * rng.uniform(0.5, 2)) + 1, q)
+        keep = (r + c) > 0
+        if keep.sum() < 2:
+            assert _chi2(r, c) == (None, None)
+            continue
+        want = stats.chi2_contingency(np.stack([r[keep], c[keep]]))
+        statistic, p_value = _chi2(r, c)
+        assert statistic == pytest.approx(want.statistic, rel=1e-12, abs=1e-300)
+        assert p_value == pytest.approx(want.pvalue, rel=1e-12, abs=1e-300)
