@@ -47,21 +47,27 @@ def _sqlite_path(url: str) -> str | None:
     return database
 
 
+def _orjson_dumps(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _orjson_loads(value: Any) -> Any:
+    import orjson
+
+    # SQLite hands back bare numbers for JSON scalars computed in SQL
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def _json_codecs() -> dict[str, Any]:
-    """orjson for JSON columns when installed (several times faster than json)."""
+    """orjson for JSON columns when installed (several times faster than json). Module
+    functions, not closures: psycopg warns that closures registered as codecs leak."""
     try:
-        import orjson
+        import orjson  # noqa: F401
     except ImportError:
         return {}
-
-    def dumps(value: Any) -> str:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-    def loads(value: Any) -> Any:
-        # SQLite hands back bare numbers for JSON scalars computed in SQL
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-    return {"json_serializer": dumps, "json_deserializer": loads}
+    return {"json_serializer": _orjson_dumps, "json_deserializer": _orjson_loads}
 
 
 def build_engine(url: str) -> Engine:
