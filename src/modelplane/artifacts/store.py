@@ -100,13 +100,20 @@ class ArtifactStore:
     """Blobs by sha256 digest in a local folder or any fsspec URL."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        import fsspec.core
-
         root = str(root)
-        try:
-            self.fs, path = fsspec.core.url_to_fs(root)
-        except (ImportError, ValueError) as exc:
-            raise StorageUnavailableError(f"artifact store {root!r} is unavailable: {exc}") from exc
+        if "://" not in root:  # a plain path: the local disk, without importing fsspec
+            from modelplane.artifacts.localfs import LocalFileSystem
+
+            self.fs: Any = LocalFileSystem()
+            path = os.path.abspath(root)
+        else:
+            import fsspec.core
+
+            try:
+                self.fs, path = fsspec.core.url_to_fs(root)
+            except (ImportError, ValueError) as exc:
+                raise StorageUnavailableError(
+                    f"artifact store {root!r} is unavailable: {exc}") from exc
         self.root_url = root
         self.root = path.rstrip("/") or "/"
         self.is_local = "file" in _protocols(self.fs)

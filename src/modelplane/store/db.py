@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from modelplane.core.config import on_reset
@@ -31,6 +30,8 @@ from modelplane.core.errors import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from modelplane.store.fastread import FastReader
 
 __all__ = ["Database", "get_database", "translate_db_error"]
@@ -153,9 +154,10 @@ class Database:
         self.url = url
         self.engine = engine or build_engine(url)
         self.dialect = self.engine.dialect.name
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readonly_engine = self.engine.execution_options(**{_READONLY: True})
-        self._readonly_sessions = sessionmaker(self._readonly_engine, expire_on_commit=False)
+        # sessionmakers are built on first use: paths that only use Core connections
+        # (pipelines, the registry) never import sqlalchemy.orm (~60 ms at start-up)
+        self._session_factories: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         self._fast: FastReader | None = None
@@ -179,8 +181,14 @@ class Database:
         """A session that commits on success, rolls back on error, and translates
         database errors into the modelplane error tree."""
         self.ensure_schema()
-        factory = self._readonly_sessions if readonly else self._sessions
-        session = factory()
+        factories = self._session_factories
+        if factories is None:
+            from sqlalchemy.orm import sessionmaker
+
+            factories = self._session_factories = (
+                sessionmaker(self.engine, expire_on_commit=False),
+                sessionmaker(self._readonly_engine, expire_on_commit=False))
+        session = factories[1 if readonly else 0]()
         try:
             yield session
             session.commit()
