@@ -11,6 +11,7 @@ Nothing heavy is imported here: pandas, pyarrow and cloudpickle load where they 
 
 from __future__ import annotations
 
+import abc
 import base64
 import hashlib
 import inspect
@@ -99,15 +100,16 @@ def _ttl_seconds(ttl: timedelta | float | None) -> float | None:
     return seconds
 
 
-class _Definition:
+class _Definition(abc.ABC):
     """Equality and hashing by spec; ``version`` is set on definitions read from the registry."""
 
     kind = ""
     name: str
     version: int | None = None
 
+    @abc.abstractmethod
     def spec(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON-able definition: what the registry stores and compares."""
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.spec() == self.spec()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ unit-testable.
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
@@ -275,7 +276,7 @@ def building(graph: Graph) -> Iterator[Graph]:
         _building.graph = None
 
 
-class TrainingPipeline:
+class TrainingPipeline(abc.ABC):
     """The class style: subclass, override ``prepare_data``, ``train``, ``evaluate`` (and
     optionally ``register``); ``as_pipeline()`` (or ``run``) gives the same DAG as the
     decorator style: prepare_data -> train -> evaluate [-> register].
@@ -290,17 +291,25 @@ class TrainingPipeline:
     params: dict[str, Any] = {}  # noqa: RUF012 - a class-level default read only
     register_as: str | None = None
 
+    @abc.abstractmethod
     def prepare_data(self, **params: Any) -> Any:
-        raise NotImplementedError("override prepare_data")
+        """Return ``(train_data, test_data)``."""
 
+    @abc.abstractmethod
     def train(self, train_data: Any, **params: Any) -> Any:
-        raise NotImplementedError("override train")
+        """Return a fitted model."""
 
+    @abc.abstractmethod
     def evaluate(self, model: Any, test_data: Any) -> dict[str, float]:
-        raise NotImplementedError("override evaluate")
+        """Return metrics by name."""
 
     @classmethod
     def as_pipeline(cls) -> Pipeline:
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing:
+            raise InvalidArgumentError(
+                f"{cls.__name__} must define {', '.join(missing)} to be a TrainingPipeline",
+                details={"field": "pipeline", "missing": missing})
         instance = cls()
         prepare = _method_step(instance.prepare_data, "prepare_data", outputs=2)
         train = _method_step(instance.train, "train")

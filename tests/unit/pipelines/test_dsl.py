@@ -142,3 +142,15 @@ def test_bad_cron_and_executor() -> None:
         parse_cron("0 25 * * *")
     with pytest.raises(InvalidArgumentError, match="unknown executor"):
         flows.simple.run(executor="cluster")
+
+
+def test_a_training_pipeline_missing_a_method_is_a_clear_error() -> None:
+    from modelplane.core.errors import InvalidArgumentError
+    from modelplane.pipelines import TrainingPipeline
+
+    class Incomplete(TrainingPipeline):
+        def prepare_data(self, **params: object) -> object:
+            return [], []
+
+    with pytest.raises(InvalidArgumentError, match="Incomplete must define evaluate, train"):
+        Incomplete.as_pipeline()
