@@ -116,7 +116,8 @@ class ArtifactStore:
                     f"artifact store {root!r} is unavailable: {exc}") from exc
         self.root_url = root
         self.root = path.rstrip("/") or "/"
-        self.is_local = "file" in _protocols(self.fs)
+        self.protocols = _protocols(self.fs)
+        self.is_local = "file" in self.protocols
         self._made: set[str] = set()
         self._lock = threading.Lock()
 

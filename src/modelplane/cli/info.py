@@ -35,15 +35,11 @@ def collect_info() -> dict[str, Any]:
         "installation_id": meta.get("installation_id", ""),
         "created_at": meta.get("created_at", ""),
         "artifact_root": artifacts.root_url,
-        "artifact_backend": "+".join(_protocols(artifacts.fs)),
+        "artifact_backend": "+".join(artifacts.protocols),
         "online_store": settings.redacted(settings.online_store_url),
         "online_backend": online,
         "server_url": settings.server_url or "(embedded: no server)",
     }
-
-
-def _protocols(fs: Any) -> tuple[str, ...]:
-    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
 def info(
