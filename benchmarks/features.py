@@ -17,6 +17,7 @@ Data (issue 4): 1,000,000 feature rows (10,000 entities x 100 irregular times ov
   when it cannot be installed.
 
 Redis rows need ``MODELPLANE_BENCH_REDIS_URL`` (or ``MODELPLANE_TEST_REDIS_URL``).
+``--no-peer`` leaves Feast out, ``--no-big`` the 10M-row run.
 """
 
 from __future__ import annotations
@@ -356,7 +357,7 @@ def _rows(hist: dict[str, Any], merge: dict[str, Any] | None, equal: tuple[int, 
     return rows
 
 
-def main(quick: bool = False) -> list[Row]:
+def main(quick: bool = False, *, peer: bool = True, big: bool = True) -> list[Row]:
     entities, per, entity_rows = (1_000, 100, 10_000) if quick else (10_000, 100, 100_000)
     reps = "5"
     redis_url = os.environ.get("MODELPLANE_BENCH_REDIS_URL") or os.environ.get(
@@ -377,22 +378,25 @@ def main(quick: bool = False) -> list[Row]:
             raise RuntimeError("the modelplane retrieval child failed")
         equal = (_equal_rows(work / "ours.parquet", work / "merge_asof.parquet") if merge
                  else (0, hist["rows"]))
-        big = None
-        if not quick:
+        big_run = None
+        if big and not quick:
             big_features, big_entities = generate(work, 100_000, 100, 1_000_000, seed=1,
                                                   name="-big")
             big_home = work / "mp-big"
             configure(home=str(big_home))
             FeatureStore().apply(_definitions(big_features))
-            big = _child(OURS, str(big_home), str(big_entities), "", "2", "2GB")
+            big_run = _child(OURS, str(big_home), str(big_entities), "", "2", "2GB")
             configure(home=str(home))
         online = ours_online(home, features, entities, quick, redis_url)
-        peer = feast(work, features, entity_frame, quick)
-    return _rows(hist, merge, equal, online, big, peer, entities * per, quick)
+        feast_run = feast(work, features, entity_frame, quick) if peer else None
+    return _rows(hist, merge, equal, online, big_run, feast_run, entities * per, quick)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-peer", action="store_true", help="leave Feast out")
+    parser.add_argument("--no-big", action="store_true", help="leave the 10M-row run out")
     args = parser.parse_args()
-    print_table(main(args.quick), "features: modelplane vs merge_asof and Feast")
+    print_table(main(args.quick, peer=not args.no_peer, big=not args.no_big),
+                "features: modelplane vs merge_asof and Feast")

@@ -121,3 +121,24 @@ def test_bad_url_names_the_setting() -> None:
         open_online_store("memcached://x")
     with pytest.raises(ConfigurationError, match="sqlite:///PATH"):
         open_online_store("sqlite:///:memory:")
+
+
+@pytest.mark.redis
+def test_redis_reads_survive_a_dropped_connection(redis_url: str) -> None:
+    """Reads use a connection per thread; when the server drops it (a restart, a killed
+    client), the next read reconnects once, transparently."""
+    sep = "&" if "?" in redis_url else "?"
+    online = open_online_store(f"{redis_url}{sep}key_prefix=mptest-{uuid.uuid4().hex[:10]}:")
+    try:
+        online.write("v1", [("a", 1, "[1]")])
+        assert online.read("v1", ["a"])[0] is not None
+        reader = online._reader()  # type: ignore[attr-defined]
+        reader.send_command("CLIENT", "ID")
+        client_id = reader.read_response()
+        online._client.execute_command("CLIENT", "KILL", "ID", client_id)  # type: ignore[attr-defined]
+        got = online.read("v1", ["a", "b"])
+        assert got[0] is not None and got[0][0] == 1 and got[1] is None
+        assert online._reader() is reader  # type: ignore[attr-defined]
+    finally:
+        online.delete_namespace("v1")
+        online.close()

@@ -33,7 +33,9 @@ from modelplane.features.sources import (
 
 __all__ = [
     "DTYPES",
+    "Array",
     "Bool",
+    "Bytes",
     "DataFrameSource",
     "Entity",
     "FeatureService",
@@ -50,15 +52,35 @@ __all__ = [
     "SqlSource",
     "String",
     "Timestamp",
+    "array_item",
     "from_spec",
     "on_demand_feature_view",
     "parse_feature_ref",
 ]
 
 Int32, Int64, Float32, Float64 = "int32", "int64", "float32", "float64"
-Bool, String, Timestamp = "bool", "string", "timestamp"
-DTYPES = (Int32, Int64, Float32, Float64, Bool, String, Timestamp)
+Bool, String, Bytes, Timestamp = "bool", "string", "bytes", "timestamp"
+#: dtypes a list can hold (``Array(Float32)``)
+ITEM_DTYPES = (Int32, Int64, Float32, Float64, Bool, String)
 KEY_DTYPES = (Int32, Int64, String)
+
+
+def Array(item: str) -> str:
+    """The dtype of a list of ``item`` values: ``Array(Float32) == "array<float32>"``."""
+    if item not in ITEM_DTYPES:
+        raise InvalidArgumentError(f"Array({item!r}): a list holds one of "
+                                   f"{', '.join(ITEM_DTYPES)}", details={"field": "dtype"})
+    return f"array<{item}>"
+
+
+def array_item(dtype: str) -> str | None:
+    """The item dtype of an ``array<...>`` dtype, else None."""
+    if dtype.startswith("array<") and dtype.endswith(">"):
+        return dtype[6:-1]
+    return None
+
+
+DTYPES = (Int32, Int64, Float32, Float64, Bool, String, Timestamp)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 _COLUMN = re.compile(r"^[^\x00-\x1f:@\"]{1,256}$")
 
@@ -81,8 +103,11 @@ def _check_column(value: str, what: str) -> str:
 
 def _check_dtype(dtype: str, where: str, allowed: Sequence[str] = DTYPES) -> str:
     if dtype not in allowed:
+        scalars = [d for d in allowed if array_item(d) is None]
+        lists = (f", or array<T> (Array(T)) with T one of {', '.join(ITEM_DTYPES)}"
+                 if len(scalars) < len(allowed) else "")
         raise InvalidArgumentError(f"{where}: unknown dtype {dtype!r}; expected one of "
-                                   f"{', '.join(allowed)}", details={"field": where})
+                                   f"{', '.join(scalars)}{lists}", details={"field": where})
     return dtype
 
 

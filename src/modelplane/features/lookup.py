@@ -5,26 +5,38 @@ or ``expired`` (the row's event time is at or before ``now - ttl``: the same rul
 training, so a value too old to be used offline is not served online either; its value is
 null and its event time is still reported). On-demand features run the view's function on
 the values read and the request fields.
+
+This is serving's hot path: everything that depends only on the features asked for is
+worked out once per request shape (:func:`compile_plan`, cached by the service), so a read
+is the key encoding, one store round trip per view and the decoding of the rows found.
+Stored values are JSON (timestamps as epoch microseconds, bytes as base64); they are
+decoded with orjson, and with the standard library only for the rows holding NaN or
+infinities, which orjson refuses.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from modelplane.core.errors import InvalidArgumentError
-from modelplane.features.definitions import FeatureView, Int32, Int64, Timestamp
+from modelplane.features.definitions import Bytes, FeatureView, Int32, Int64, Timestamp
 from modelplane.features.offline import KEY_SEP
 
 if TYPE_CHECKING:
     from modelplane.features.online import OnlineStore
     from modelplane.features.resolve import FeaturePlan, OdfvRun
 
-__all__ = ["CompiledPlan", "OnlineFeatures", "compile_plan", "entity_columns", "namespace"]
+__all__ = ["CompiledPlan", "OnlineFeatures", "compile_plan", "decode_payload", "entity_columns",
+           "json_value", "namespace"]
 
 PRESENT, MISSING, EXPIRED = "present", "missing", "expired"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,7 +50,38 @@ def namespace(view: FeatureView) -> str:
 def _us_to_datetime(value: int | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _b64_to_bytes(value: str | None) -> bytes | None:
+    return None if value is None else base64.b64decode(value)
+
+
+#: how a stored JSON value becomes the feature's Python value, by dtype (others: as is)
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {Timestamp: _us_to_datetime,
+                                                 Bytes: _b64_to_bytes}
+
+
+def decode_payload(payload: str | bytes) -> list[Any]:
+    """A stored row's JSON array of values (NaN and infinities included)."""
+    try:
+        return orjson.loads(payload)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return json.loads(payload)  # type: ignore[no-any-return]
+
+
+def json_value(value: Any) -> Any:
+    """A feature value for a JSON response: non-finite floats as null, times ISO-8601,
+    bytes base64 (standard alphabet, padded), lists item by item."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [json_value(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
 
 
 def _int_key(column: str) -> Callable[[Any], str]:
@@ -79,17 +122,20 @@ class _CompiledRead:
     indices: list[int]
     outputs: list[str | None]
     names: list[str]
-    timestamps: list[bool]
+    converters: list[Callable[[Any], Any] | None]
     ttl_us: int | None
 
 
 @dataclass
 class CompiledPlan:
-    """A :class:`FeaturePlan` made ready for fast repeated reads."""
+    """A :class:`FeaturePlan` made ready for fast repeated reads; ``ordered`` when the
+    reads' outputs already come in the order asked (no on-demand views), so the result
+    needs no reordering."""
 
     plan: FeaturePlan
     reads: list[_CompiledRead]
     built: float
+    ordered: bool = False
 
 
 def compile_plan(plan: FeaturePlan) -> CompiledPlan:
@@ -102,15 +148,20 @@ def compile_plan(plan: FeaturePlan) -> CompiledPlan:
         indices = [view.features.index(f) for f in read.features]
         reads.append(_CompiledRead(
             view, namespace(view), list(view.join_keys), encoders, indices, read.outputs,
-            list(read.features), [view.schema[i].dtype == Timestamp for i in indices],
+            list(read.features), [_CONVERTERS.get(view.schema[i].dtype) for i in indices],
             int(view.ttl_seconds * 1_000_000) if view.ttl_seconds else None))
-    return CompiledPlan(plan, reads, time.monotonic())
+    outputs = [o for r in reads for o in r.outputs]
+    ordered = not plan.odfvs and outputs == plan.columns
+    return CompiledPlan(plan, reads, time.monotonic(), ordered)
 
 
 def entity_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
                    ) -> tuple[dict[str, list[Any]], int]:
     """Entity rows as columns: a list of dicts (one per entity) or a dict of lists."""
     columns: dict[str, list[Any]]
+    if isinstance(entity_rows, list | tuple) and len(entity_rows) == 1 \
+            and isinstance(entity_rows[0], Mapping):  # the common serving case
+        return {k: [v] for k, v in entity_rows[0].items()}, 1
     if isinstance(entity_rows, Mapping):
         columns = {str(k): list(v) if not isinstance(v, list) else v
                    for k, v in entity_rows.items()}
@@ -150,14 +201,9 @@ class OnlineFeatures:
         return pd.DataFrame(self.to_dict())
 
     def to_json(self) -> dict[str, Any]:
-        """The HTTP response body: non-finite floats become null, times ISO-8601."""
-        def clean(v: Any) -> Any:
-            if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
-                return None
-            return v.isoformat() if isinstance(v, datetime) else v
-
+        """The HTTP response body (see :func:`json_value`: bytes become base64 text)."""
         return {"entities": self.entities, "features": {
-            name: {"values": [clean(v) for v in self.values[name]],
+            name: {"values": [json_value(v) for v in self.values[name]],
                    "statuses": self.statuses[name],
                    "event_timestamps": [t.isoformat() if t else None
                                         for t in self.event_timestamps[name]]}
@@ -170,37 +216,43 @@ def read_online(store: OnlineStore, compiled: CompiledPlan, columns: Mapping[str
     values: dict[str, list[Any]] = {}
     statuses: dict[str, list[str]] = {}
     times: dict[str, list[datetime | None]] = {}
+    odfvs = compiled.plan.odfvs
     inputs: dict[tuple[str, str], tuple[list[Any], list[str]]] = {}
     for read in compiled.reads:
         keys = _keys(read, columns, n)
         found = store.read(read.namespace, keys) if n else []
-        width = len(read.indices)
-        cols: list[list[Any]] = [[None] * n for _ in range(width)]
+        cols: list[list[Any]] = [[None] * n for _ in read.indices]
         status = [MISSING] * n
         stamps: list[datetime | None] = [None] * n
+        oldest = None if read.ttl_us is None else now_us - read.ttl_us
         for row, hit in enumerate(found):
             if hit is None:
                 continue
             ts, payload = hit
-            stamps[row] = _us_to_datetime(ts)
-            if read.ttl_us is not None and ts <= now_us - read.ttl_us:
+            stamps[row] = _EPOCH + timedelta(microseconds=ts)
+            if oldest is not None and ts <= oldest:
                 status[row] = EXPIRED
                 continue
             status[row] = PRESENT
-            decoded = json.loads(payload)
-            for j, index in enumerate(read.indices):
-                cols[j][row] = decoded[index]
+            decoded = decode_payload(payload)
+            for col, index in zip(cols, read.indices, strict=True):
+                col[row] = decoded[index]
         for j, output in enumerate(read.outputs):
-            if read.timestamps[j]:
-                cols[j] = [_us_to_datetime(v) for v in cols[j]]
-            inputs[(read.view.name, read.names[j])] = (cols[j], status)
+            convert = read.converters[j]
+            if convert is not None:
+                cols[j] = [convert(v) for v in cols[j]]
+            if odfvs:
+                inputs[(read.view.name, read.names[j])] = (cols[j], status)
             if output is not None:
                 values[output], statuses[output], times[output] = cols[j], status, stamps
-    for run in compiled.plan.odfvs:
+    entities = {k: list(v) for k, v in columns.items()}
+    if compiled.ordered:
+        return OnlineFeatures(entities, values, statuses, times)
+    for run in odfvs:
         _run_odfv(run, inputs, columns, n, values, statuses, times)
     ordered = {name: values[name] for name in compiled.plan.columns}
-    return OnlineFeatures({k: list(v) for k, v in columns.items()}, ordered,
-                          {k: statuses[k] for k in ordered}, {k: times[k] for k in ordered})
+    return OnlineFeatures(entities, ordered, {k: statuses[k] for k in ordered},
+                          {k: times[k] for k in ordered})
 
 
 def _keys(read: _CompiledRead, columns: Mapping[str, Sequence[Any]], n: int) -> list[str]:

@@ -1,14 +1,24 @@
 """``RedisOnlineStore``: online features in Redis (shared by every replica).
 
 Each entity row of a view version is one string key ``PREFIX + namespace + ":" + key``
-whose value is ``"<event time us>|<encoded values>"``: reading N entities is one ``MGET``.
-A write is one Lua script (atomic in Redis): it first reads every current value, then
-sets the rows that are the same age or newer; nothing that can fail runs after the first
-write, so a batch is stored completely or not at all. redis-py is imported lazily.
+whose value is ``"<event time us>|<encoded values>"``: reading N entities is one ``GET`` or
+``MGET``, one round trip. A write is one Lua script (atomic in Redis): it first reads every
+current value, then sets the rows that are the same age or newer; nothing that can fail
+runs after the first write, so a batch is stored completely or not at all.
+
+Reads are the hot path of serving: each thread sends them on a connection of its own
+(made by redis-py from the URL: auth, database, TLS, unix sockets), so a read is one packed
+command and one reply, without redis-py's pool checkout and per-command bookkeeping, which
+cost more than the round trip itself. The ``hiredis`` parser is used when it is installed
+(the ``redis`` extra installs it). A read is retried once on a dropped connection (it is
+idempotent). redis-py is imported lazily.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,6 +80,42 @@ class RedisOnlineStore:
         self._client = redis.Redis.from_url(config.url, socket_timeout=10,
                                             socket_connect_timeout=5)
         self._write = self._client.register_script(_WRITE)
+        self._retry_on: type[Exception] = redis.ConnectionError
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _reader(self) -> Any:
+        """This thread's read connection (a new one in a forked child)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        pool = self._client.connection_pool
+        conn = pool.connection_class(**pool.connection_kwargs)
+        self._local.conn, self._local.pid = conn, os.getpid()
+        with self._lock:
+            self._readers.append(conn)
+        return conn
+
+    def _fetch(self, *args: str) -> Any:
+        """One command and its reply on this thread's read connection (connected on first
+        use); retried once when the connection was dropped (a restarted server)."""
+        for attempt in (0, 1):
+            conn = self._reader()
+            try:
+                if len(args) == 2 and args[0] == "GET":  # the one-entity read, packed here
+                    key = args[1].encode()
+                    packed: Any = [b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(key), key)]
+                else:
+                    packed = conn.pack_command(*args)
+                conn.send_packed_command(packed, check_health=False)
+                return conn.read_response()
+            except self._errors as exc:
+                conn.disconnect()
+                if attempt or not isinstance(exc, self._retry_on):
+                    raise StorageUnavailableError(
+                        f"online store (Redis) is unavailable: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self.config.key_prefix}{namespace}:{key}"
@@ -88,10 +134,13 @@ class RedisOnlineStore:
         return int(self._call(self._write, keys=keys, args=values))
 
     def read(self, namespace: str, keys: Sequence[str]) -> list[tuple[int, str | bytes] | None]:
+        prefix = f"{self.config.key_prefix}{namespace}:"
         if len(keys) == 1:
-            raw = [self._call(self._client.get, self._key(namespace, keys[0]))]
+            raw = [self._fetch("GET", prefix + keys[0])]
+        elif keys:
+            raw = self._fetch("MGET", *[prefix + k for k in keys])
         else:
-            raw = self._call(self._client.mget, [self._key(namespace, k) for k in keys])
+            return []
         out: list[tuple[int, str | bytes] | None] = []
         for value in raw:
             if value is None:
@@ -113,4 +162,10 @@ class RedisOnlineStore:
             self._call(self._client.unlink, *batch)
 
     def close(self) -> None:
+        with self._lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            with contextlib.suppress(Exception):  # closing: a dead socket is fine
+                conn.disconnect()
+        self._local = threading.local()
         self._client.close()
