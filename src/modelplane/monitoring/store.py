@@ -7,7 +7,8 @@
 
 Times are epoch milliseconds; a bucket is named by its start. ``SqlPredictionStore``,
 ``SqlReferenceStore`` and ``SqlRuleStore`` (``monitoring.sql``) implement them on the
-metadata database.
+metadata database; ``ParquetPredictionStore`` (``monitoring.parquet``) keeps the log's rows
+as Parquet in the artifact store and the rest in the database.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from modelplane.monitoring.health import StatsBucket
 from modelplane.monitoring.log import PredictionRecord
 from modelplane.monitoring.profiles import Layout, Reference
 
-__all__ = ["CountsKey", "PredictionStore", "ReferenceStore", "RuleStore", "StatsKey"]
+__all__ = ["CountsKey", "LogPosition", "PredictionStore", "ReferenceStore", "RuleStore",
+           "StatsKey"]
 
 StatsKey = tuple[str, int, int]  # model, version, bucket
 CountsKey = tuple[str, str, int, int]  # reference id, model, version, bucket
+# A row's place in the log's order, opaque to callers: only what ``first_of_last`` returned
+# is passed back (the database: the row id; Parquet: ``(ts, file, row in file)``).
+LogPosition = Any
 
 
 class PredictionStore(Protocol):
@@ -54,29 +59,34 @@ class PredictionStore(Protocol):
         """Upsert ``(request id, row index, label, prediction time)`` rows."""
 
     def labelled(self, model: str, start: int | None, end: int | None,
-                 version: int | None = None, *, first_id: int | None = None
+                 version: int | None = None, *, first_id: LogPosition | None = None
                  ) -> list[tuple[int, Any, Any]]:
         """``(version, outputs, label)`` of labelled predictions made in ``[start, end)``
-        (and logged at or after row ``first_id``)."""
+        (and at or after position ``first_id`` in the log's order)."""
 
     def prediction_counts(self, model: str, start: int | None, end: int | None,
-                          version: int | None = None, *, first_id: int | None = None
+                          version: int | None = None, *, first_id: LogPosition | None = None
                           ) -> dict[int, int]:
-        """Predictions per version made in ``[start, end)`` (from row ``first_id``)."""
+        """Predictions per version made in ``[start, end)`` (from position ``first_id``)."""
 
-    def first_of_last(self, model: str, count: int, version: int | None = None) -> int | None:
-        """The log row id of the ``count``-th most recently logged prediction (the oldest
-        row when fewer were logged; None when none)."""
+    def first_of_last(self, model: str, count: int, version: int | None = None
+                      ) -> LogPosition | None:
+        """The position of the ``count``-th most recent prediction in the log's order (the
+        oldest when fewer were logged; None when none). The database orders by row id (the
+        order rows were logged); Parquet by prediction time, then write order."""
 
     def iter_predictions(self, model: str, versions: Sequence[int] | None, since: int | None
                          ) -> Iterator[list[tuple[int, int, Any, Any]]]:
-        """Chunks of ``(version, time, inputs, outputs)`` in log order (for recounting)."""
+        """Chunks of ``(version, time, inputs, outputs)`` made at or after ``since``, for
+        recounting (which needs no order: the database gives log order, Parquet day by
+        day and write order within a day)."""
 
     def replace_counts(self, reference_id: str, counts: dict[CountsKey, CountVector]) -> None:
         """Drop every count of ``reference_id`` and store ``counts`` instead."""
 
     def delete_before(self, cutoff: int) -> dict[str, int]:
-        """Retention: delete log rows, labels and buckets older than ``cutoff``."""
+        """Retention: delete log rows, labels and buckets older than ``cutoff`` (Parquet:
+        older than the start of the cutoff's UTC day); returns how many of each."""
 
 
 class ReferenceStore(Protocol):

@@ -1,0 +1,420 @@
+"""The prediction log as Parquet files in the artifact store, for high volume.
+
+Layout under the artifact root (``MODELPLANE_PREDICTION_LOG_STORAGE=parquet``)::
+
+    monitoring/predictions/model=<model, %-quoted>/date=YYYY-MM-DD/part-<ns>-<hex>.parquet
+
+Each written batch becomes one file per model and UTC day of its predictions' times. A file
+is written under a hidden temporary name beside its final one (``.part-...tmp``, never
+listed by readers) and renamed into place (``os.replace`` on a local disk; fsspec's ``mv``
+for a URL), so a crash never leaves a partial file visible. Only the log's rows live here;
+the health buckets, the drift counts and the labels are small aggregates updated by
+concurrent writers and stay in the metadata database, through the wrapped
+:class:`~modelplane.monitoring.sql.SqlPredictionStore`. A batch writes its files first and
+then the buckets in one database transaction; if that fails the files are removed again
+and the error raised, so the logger's retry writes the batch once.
+
+Columns: ``request_id``, ``model``, ``version``, ``deployment``, ``variant``,
+``row_index``, ``ts`` (epoch ms), ``inputs`` and ``outputs`` (JSON text: their shape varies
+by model and version), ``latency_s``, ``cache_hit``, ``status``, ``error``.
+
+Reads are DuckDB over the listed files, pruned to the days a window touches. The position
+of a row (what :meth:`first_of_last` returns) is ``(ts, file, row in file)``: the last N
+predictions are the N newest by prediction time, ties broken by write order. Labels are
+read from the database for the window and joined to the rows in DuckDB.
+
+Retention is by UTC day: :meth:`delete_before` removes the day partitions before the
+cutoff's day and deletes labels and buckets before the start of that day too (so the log,
+its labels and its buckets stay consistent); rows are kept up to a day longer than asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import posixpath
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from modelplane.monitoring.counts import CountVector
+from modelplane.monitoring.health import StatsBucket
+from modelplane.monitoring.log import PredictionRecord
+from modelplane.monitoring.profiles import Layout
+from modelplane.monitoring.store import CountsKey, StatsKey
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from modelplane.artifacts.store import ArtifactStore
+    from modelplane.monitoring.sql import SqlPredictionStore
+
+__all__ = ["ParquetPredictionStore"]
+
+log = logging.getLogger("modelplane.monitoring")
+
+DAY_MS = 86_400_000
+_CHUNK = 5000
+_SCAN = ("read_parquet($files, filename = true, file_row_number = true, "
+         "hive_partitioning = false)")
+# at or after the position ($pts, $pfile, $prow) in (ts, file, row) order
+_FROM_POSITION = ("ts >= $pts AND (ts > $pts OR filename > $pfile OR "
+                  "(filename = $pfile AND file_row_number >= $prow))")
+
+Position = tuple[int, str, int]
+
+
+def _day(ms: int) -> str:
+    """The UTC day (YYYY-MM-DD) of epoch milliseconds ``ms``."""
+    return _day_name(ms // DAY_MS)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(
+        value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _table(rows: list[PredictionRecord]) -> pa.Table:
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("request_id", pa.string()), ("model", pa.string()), ("version", pa.int32()),
+        ("deployment", pa.string()), ("variant", pa.string()), ("row_index", pa.int32()),
+        ("ts", pa.int64()), ("inputs", pa.string()), ("outputs", pa.string()),
+        ("latency_s", pa.float64()), ("cache_hit", pa.bool_()), ("status", pa.string()),
+        ("error", pa.string())])
+    return pa.table({
+        "request_id": [r.request_id for r in rows], "model": [r.model for r in rows],
+        "version": [int(r.version or 0) for r in rows],
+        "deployment": [r.deployment for r in rows], "variant": [r.variant for r in rows],
+        "row_index": [r.row_index for r in rows], "ts": [int(r.time * 1000) for r in rows],
+        "inputs": [_dumps(r.inputs) for r in rows], "outputs": [_dumps(r.outputs) for r in rows],
+        "latency_s": [r.latency_s for r in rows], "cache_hit": [r.cache_hit for r in rows],
+        "status": [r.status for r in rows], "error": [r.error for r in rows]}, schema=schema)
+
+
+def _low(start: int | None, first: Position | None) -> int | None:
+    """The earliest time a row at or after ``first`` and from ``start`` can have."""
+    if first is None:
+        return start
+    return first[0] if start is None else max(start, first[0])
+
+
+def _where(conditions: list[str]) -> str:
+    return "WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def _filters(start: int | None, end: int | None, version: int | None,
+             first: Position | None) -> tuple[list[str], dict[str, Any]]:
+    cond: list[str] = []
+    params: dict[str, Any] = {}
+    if start is not None:
+        cond.append("ts >= $start")
+        params["start"] = start
+    if end is not None:
+        cond.append("ts < $end")
+        params["end"] = end
+    if version is not None:
+        cond.append("version = $version")
+        params["version"] = version
+    if first is not None:
+        cond.append(_FROM_POSITION)
+        params.update(pts=first[0], pfile=first[1], prow=first[2])
+    return cond, params
+
+
+class ParquetPredictionStore:
+    """Implements :class:`~modelplane.monitoring.store.PredictionStore`: the log's rows as
+    Parquet under ``artifacts`` (see the module docstring), everything else in ``sql``."""
+
+    def __init__(self, sql: SqlPredictionStore, artifacts: ArtifactStore, *,
+                 prefix: str = "monitoring/predictions") -> None:
+        self.sql = sql
+        self.fs = artifacts.fs
+        self.is_local = artifacts.is_local
+        self.root = posixpath.join(artifacts.root, prefix)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    # -- files -----------------------------------------------------------------------------
+    def _model_dir(self, model: str) -> str:
+        return posixpath.join(self.root, "model=" + quote(model, safe=""))
+
+    def _names(self, folder: str) -> list[str]:
+        try:
+            if self.is_local:
+                return os.listdir(folder)
+            self.fs.invalidate_cache(folder)  # other writers add files
+            return [posixpath.basename(p.rstrip("/")) for p in self.fs.ls(folder, detail=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _days(self, model: str, low: str | None = None, high: str | None = None) -> list[str]:
+        """The model's day partitions in ``[low, high]`` (YYYY-MM-DD), oldest first."""
+        days = (n[5:] for n in self._names(self._model_dir(model)) if n.startswith("date="))
+        return sorted(d for d in days if (low is None or d >= low) and (high is None or d <= high))
+
+    def _files(self, model: str, days: Sequence[str]) -> list[str]:
+        """The files of ``days`` (as DuckDB reads them), by day and then in write order."""
+        out = []
+        for day in days:
+            folder = posixpath.join(self._model_dir(model), f"date={day}")
+            out += [posixpath.join(folder, n) for n in sorted(self._names(folder))
+                    if n.startswith("part-") and n.endswith(".parquet")]
+        return out if self.is_local else [self.fs.unstrip_protocol(p) for p in out]
+
+    def _window_files(self, model: str, start: int | None, end: int | None) -> list[str]:
+        high = None if end is None else _day(end - 1)
+        return self._files(model, self._days(model, None if start is None else _day(start),
+                                             high))
+
+    def _write_file(self, model: str, day: str, rows: list[PredictionRecord]) -> str:
+        import pyarrow.parquet as pq
+
+        folder = posixpath.join(self._model_dir(model), f"date={day}")
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+        final, tmp = posixpath.join(folder, name), posixpath.join(folder, f".{name}.tmp")
+        table = _table(rows)
+        self.fs.makedirs(folder, exist_ok=True)
+        try:
+            with self.fs.open(tmp, "wb") as out:
+                pq.write_table(table, out, compression="zstd")
+                if self.is_local:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if self.is_local:
+                os.replace(tmp, final)  # atomic on POSIX
+            else:
+                self.fs.mv(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if self.fs.exists(tmp):
+                    self.fs.rm(tmp)
+            raise
+        return final
+
+    def _rmtree(self, folder: str) -> None:
+        if self.is_local:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            self.fs.rm(folder, recursive=True)
+
+    # -- DuckDB ----------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on this store's in-memory DuckDB (one per process)."""
+        with self._lock:  # a DuckDB connection object is not thread-safe
+            if self._con is None or self._pid != os.getpid():
+                import duckdb
+
+                con = duckdb.connect()
+                if not self.is_local:
+                    con.register_filesystem(self.fs)
+                self._con, self._pid = con, os.getpid()
+            return self._con.cursor()
+
+    def _all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with self._cursor() as cur:
+            return cur.execute(sql, params).fetchall()
+
+    # -- writing ---------------------------------------------------------------------------
+    def write_batch(self, records: Sequence[PredictionRecord], stats: dict[StatsKey, StatsBucket],
+                    counts: dict[CountsKey, CountVector]) -> None:
+        groups: dict[tuple[str, str], list[PredictionRecord]] = {}
+        for r in records:
+            groups.setdefault((r.model, _day(int(r.time * 1000))), []).append(r)
+        written: list[str] = []
+        try:
+            for (model, day), rows in groups.items():
+                written.append(self._write_file(model, day, rows))
+            self.sql.write_batch((), stats, counts)
+        except BaseException:
+            for path in written:  # the logger retries the whole batch
+                with contextlib.suppress(OSError):
+                    self.fs.rm(path)
+            raise
+
+    def replace_counts(self, reference_id: str, counts: dict[CountsKey, CountVector]) -> None:
+        self.sql.replace_counts(reference_id, counts)
+
+    # -- buckets (in the database) -----------------------------------------------------------
+    def stats(self, model: str, start: int | None, end: int | None,
+              version: int | None = None) -> list[tuple[int, int, StatsBucket]]:
+        return self.sql.stats(model, start, end, version)
+
+    def newest_buckets(self, model: str, count: int, version: int | None = None) -> int | None:
+        return self.sql.newest_buckets(model, count, version)
+
+    def counts(self, reference_id: str, layout: Layout, versions: Sequence[int] | None,
+               start: int | None, end: int | None) -> tuple[CountVector, list[int]]:
+        return self.sql.counts(reference_id, layout, versions, start, end)
+
+    # -- the log's rows ----------------------------------------------------------------------
+    def prediction_counts(self, model: str, start: int | None, end: int | None,
+                          version: int | None = None, *, first_id: Position | None = None
+                          ) -> dict[int, int]:
+        files = self._window_files(model, _low(start, first_id), end)
+        if not files:
+            return {}
+        cond, params = _filters(start, end, version, first_id)
+        rows = self._all(f"SELECT version, count(*) FROM {_SCAN} {_where(cond)} "
+                         "GROUP BY version", {"files": files, **params})
+        return {int(v): int(n) for v, n in rows}
+
+    def first_of_last(self, model: str, count: int, version: int | None = None
+                      ) -> Position | None:
+        """Days newest first: count each until ``count`` is reached, then pick the row in
+        that day by ``(ts, file, row)`` descending."""
+        cond, params = _filters(None, None, version, None)
+        seen, oldest = 0, None
+        for day in reversed(self._days(model)):
+            files = self._files(model, [day])
+            if not files:
+                continue
+            (n,), = self._all(f"SELECT count(*) FROM {_SCAN} {_where(cond)}",
+                              {"files": files, **params})
+            if not n:
+                continue
+            if seen + n >= count:
+                return self._nth(files, cond, params, max(count - seen - 1, 0), "DESC")
+            seen, oldest = seen + n, files
+        return None if oldest is None else self._nth(oldest, cond, params, 0, "ASC")
+
+    def _nth(self, files: list[str], cond: list[str], params: dict[str, Any], offset: int,
+             order: str) -> Position:
+        (ts, file, row), = self._all(
+            f"SELECT ts, filename, file_row_number FROM {_SCAN} {_where(cond)} ORDER BY "
+            f"ts {order}, filename {order}, file_row_number {order} LIMIT 1 OFFSET $offset",
+            {"files": files, "offset": offset, **params})
+        return int(ts), str(file), int(row)
+
+    def iter_predictions(self, model: str, versions: Sequence[int] | None, since: int | None
+                         ) -> Iterator[list[tuple[int, int, Any, Any]]]:
+        """Day by day, and within a day in write order (no sort: recounting needs none)."""
+        cond, params = _filters(since, None, None, None)
+        if versions is not None:
+            if not versions:
+                return
+            cond.append("list_contains($versions, version)")
+            params["versions"] = [int(v) for v in versions]
+        for day in self._days(model, None if since is None else _day(since)):
+            files = self._files(model, [day])
+            if not files:
+                continue
+            with self._cursor() as cur:
+                result = cur.execute(f"SELECT version, ts, inputs, outputs FROM {_SCAN} "
+                                     f"{_where(cond)}", {"files": files, **params})
+                while rows := result.fetchmany(_CHUNK):
+                    yield [(int(v), int(ts), _loads(i), _loads(o)) for v, ts, i, o in rows]
+
+    # -- labels ----------------------------------------------------------------------------
+    def find_predictions(self, model: str, keys: Sequence[tuple[str, int]]
+                         ) -> dict[tuple[str, int], int]:
+        import pyarrow as pa
+
+        ids = sorted({k[0] for k in keys})
+        files = self._files(model, self._days(model)) if ids else []
+        if not files:
+            return {}
+        with self._cursor() as cur:
+            cur.register("__mp_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
+            rows = cur.execute(f"SELECT request_id, row_index, ts FROM {_SCAN} WHERE "
+                               "request_id IN (SELECT request_id FROM __mp_ids)",
+                               {"files": files}).fetchall()
+        return {(r, int(i)): int(ts) for r, i, ts in rows}
+
+    def put_labels(self, model: str, rows: Sequence[tuple[str, int, Any, int]], now: int) -> None:
+        self.sql.put_labels(model, rows, now)
+
+    def _labels(self, model: str, start: int | None, end: int | None
+                ) -> list[tuple[str, int, Any, int]]:
+        """``(request id, row index, label, prediction time)`` of the labels of predictions
+        made in ``[start, end)``, from the database."""
+        from sqlalchemy import select
+
+        from modelplane.store.tables_monitoring import monitoring_labels as labels_t
+
+        cond = [labels_t.c.model == model]
+        if start is not None:
+            cond.append(labels_t.c.prediction_ts >= start)
+        if end is not None:
+            cond.append(labels_t.c.prediction_ts < end)
+        query = select(labels_t.c.request_id, labels_t.c.row_index, labels_t.c.label,
+                       labels_t.c.prediction_ts).where(*cond)
+        with self.sql.db.connection_scope(readonly=True) as conn:
+            return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+
+    def labelled(self, model: str, start: int | None, end: int | None,
+                 version: int | None = None, *, first_id: Position | None = None
+                 ) -> list[tuple[int, Any, Any]]:
+        import pyarrow as pa
+
+        labels = self._labels(model, _low(start, first_id), end)
+        files = self._files(model, sorted({_day(ts) for *_, ts in labels})) if labels else []
+        if not files:
+            return []
+        keys = pa.table({"request_id": pa.array([r[0] for r in labels], pa.string()),
+                         "row_index": pa.array([r[1] for r in labels], pa.int32()),
+                         "li": pa.array(range(len(labels)), pa.int64())})
+        cond, params = _filters(None, None, version, first_id)
+        with self._cursor() as cur:
+            cur.register("__mp_labels", keys)
+            rows = cur.execute(
+                f"SELECT p.version, p.outputs, l.li FROM {_SCAN} p JOIN __mp_labels l "
+                "ON p.request_id = l.request_id AND p.row_index = l.row_index "
+                f"{_where(cond)}", {"files": files, **params}).fetchall()
+        return [(int(v), _loads(out), labels[li][2]) for v, out, li in rows]
+
+    # -- retention ---------------------------------------------------------------------------
+    def delete_before(self, cutoff: int) -> dict[str, int]:
+        """By UTC day (see the module docstring): everything before the start of the
+        cutoff's day."""
+        day_start = cutoff - cutoff % DAY_MS
+        first_kept = _day(day_start)
+        removed = 0
+        for name in self._names(self.root):
+            if not name.startswith("model="):
+                continue
+            model_dir = posixpath.join(self.root, name)
+            for part in self._names(model_dir):
+                if part.startswith("date=") and part[5:] < first_kept:
+                    removed += self._rows_in(posixpath.join(model_dir, part))
+                    self._rmtree(posixpath.join(model_dir, part))
+        deleted = self.sql.delete_before(day_start)
+        deleted["predictions"] = deleted.get("predictions", 0) + removed
+        return deleted
+
+    def _rows_in(self, folder: str) -> int:
+        files = [posixpath.join(folder, n) for n in self._names(folder)
+                 if n.startswith("part-") and n.endswith(".parquet")]
+        if not files:
+            return 0
+        if not self.is_local:
+            files = [self.fs.unstrip_protocol(p) for p in files]
+        import duckdb
+
+        try:
+            (n,), = self._all(f"SELECT count(*) FROM {_SCAN}", {"files": files})
+        except duckdb.Error as exc:  # counting is a report: never block the deletion
+            log.warning("prediction log: cannot count the rows of %s: %s", folder, exc)
+            return 0
+        return int(n)
