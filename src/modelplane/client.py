@@ -85,11 +85,17 @@ class Client:
     def monitoring(self) -> MonitoringService:
         from modelplane.monitoring.service import MonitoringService
         from modelplane.monitoring.sql import SqlPredictionStore, SqlReferenceStore, SqlRuleStore
+        from modelplane.monitoring.store import PredictionStore
 
         db = self.database
-        service = MonitoringService(SqlPredictionStore(db), SqlReferenceStore(db),
-                                    SqlRuleStore(db), registry=self.registry,
-                                    tracking=self.tracking)
+        in_db = SqlPredictionStore(db)
+        predictions: PredictionStore = in_db
+        if self.settings.prediction_log_storage == "parquet":  # rows as Parquet artifacts
+            from modelplane.monitoring.parquet import ParquetPredictionStore
+
+            predictions = ParquetPredictionStore(in_db, self.artifacts)
+        service = MonitoringService(predictions, SqlReferenceStore(db), SqlRuleStore(db),
+                                    registry=self.registry, tracking=self.tracking)
         from modelplane.deployments.actions import register_actions
 
         register_actions(self, service)  # rollback_deployment, fail_canary_gate

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError, field_validator, model_validator
@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 5 * 1024 * 1024 * 1024
     serving_poll_seconds: float = 2.0
     prediction_log: bool = True
+    prediction_log_storage: Literal["database", "parquet"] = "database"
     alert_interval_seconds: float = 30.0
     deployment_poll_seconds: float = 1.0
 
@@ -95,6 +96,14 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme.lower() not in ("http", "https"):
             raise ValueError(f"expected {SERVER_URL_FORMS}")
         return value.rstrip("/")
+
+    @field_validator("prediction_log_storage", mode="before")
+    @classmethod
+    def _check_prediction_log_storage(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text not in ("database", "parquet"):
+            raise ValueError(f"expected database or parquet, got {value!r}")
+        return text
 
     @field_validator("alert_interval_seconds", "serving_poll_seconds", "deployment_poll_seconds",
                      mode="after")
