@@ -1,11 +1,13 @@
-"""Monitoring storage on SQLite and the real PostgreSQL: the prediction log in batches,
-drops, retention, concurrent bucket updates, labels joined by request id, references."""
+"""Monitoring storage on SQLite and the real PostgreSQL, with the prediction log's rows in
+the database or as Parquet in the artifact store: the log in batches, drops, retention,
+concurrent bucket updates, labels joined by request id, references."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,8 @@ from modelplane.core.errors import InvalidArgumentError, NotFoundError
 from modelplane.monitoring.service import MonitoringService
 from modelplane.store.db import Database
 
+MakeService = Callable[..., MonitoringService]
+
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
@@ -23,16 +27,34 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def make_service(db: Database, **kw: object) -> MonitoringService:
+def make_service(db: Database, storage: str = "database", artifact_root: str = "",
+                 **kw: object) -> MonitoringService:
+    """A service on ``db`` keeping the log's rows in the database or (``parquet``) under
+    ``artifact_root``."""
     from modelplane.monitoring.sql import SqlPredictionStore, SqlReferenceStore, SqlRuleStore
+    from modelplane.monitoring.store import PredictionStore
 
-    return MonitoringService(SqlPredictionStore(db), SqlReferenceStore(db), SqlRuleStore(db),
+    in_db = SqlPredictionStore(db)
+    predictions: PredictionStore = in_db
+    if storage == "parquet":
+        from modelplane.artifacts.store import ArtifactStore
+        from modelplane.monitoring.parquet import ParquetPredictionStore
+
+        predictions = ParquetPredictionStore(in_db, ArtifactStore(artifact_root))
+    return MonitoringService(predictions, SqlReferenceStore(db), SqlRuleStore(db),
                              **kw)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=["database", "parquet"])
+def make(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> MakeService:
+    """Services on one database and, for ``parquet``, one artifact root."""
+    root = str(tmp_path / "log-artifacts")
+    return lambda **kw: make_service(db, request.param, root, **kw)
+
+
 @pytest.fixture
-def service(db: Database) -> Iterator[MonitoringService]:
-    svc = make_service(db)
+def service(make: MakeService) -> Iterator[MonitoringService]:
+    svc = make()
     yield svc
     svc.close()
 
@@ -67,7 +89,7 @@ def test_the_logger_writes_batches_with_health_and_counts(service: MonitoringSer
     assert not drift.result.column("x").drifted and not drift.result.column("c").drifted
 
 
-def test_drops_are_counted_and_reported_per_version(db: Database) -> None:
+def test_drops_are_counted_and_reported_per_version(make: MakeService) -> None:
     class Blocked:
         def __init__(self, inner: MonitoringService) -> None:
             self.inner, self.gate = inner, threading.Event()
@@ -76,7 +98,7 @@ def test_drops_are_counted_and_reported_per_version(db: Database) -> None:
             self.gate.wait(10)
             return self.inner.write(records, dropped)
 
-    service = make_service(db)
+    service = make()
     blocked = Blocked(service)
     from modelplane.monitoring.log import PredictionLogger
 
@@ -91,8 +113,8 @@ def test_drops_are_counted_and_reported_per_version(db: Database) -> None:
     assert [(v.version, v.dropped) for v in health.versions] == [(3, 500 - accepted)]
 
 
-def test_retention_deletes_old_rows_and_buckets(db: Database) -> None:
-    service = make_service(db, retention="1000d")  # the writer's own retention keeps them
+def test_retention_deletes_old_rows_and_buckets(make: MakeService) -> None:
+    service = make(retention="1000d")  # the writer's own retention keeps them
     service.set_reference("m", reference_frame())
     old = time.time() - 40 * 86400
     service.log_predictions([rec(i, at=old) for i in range(10)] + [rec(100 + i)
@@ -106,8 +128,8 @@ def test_retention_deletes_old_rows_and_buckets(db: Database) -> None:
     service.close()
 
 
-def test_concurrent_writers_add_up_in_one_bucket(db: Database) -> None:
-    services = [make_service(db) for _ in range(4)]
+def test_concurrent_writers_add_up_in_one_bucket(make: MakeService) -> None:
+    services = [make() for _ in range(4)]
     for s in services:
         s.set_reference("m", reference_frame(), rebuild=False) if s is services[0] else None
     now = time.time()
@@ -173,8 +195,8 @@ def test_references_resolve_per_version_and_rebuild_counts(service: MonitoringSe
     assert service.reference("m", 1).id == model_wide.id
 
 
-def test_reference_from_the_training_dataset_of_the_version(db: Database,
-                                                             service: MonitoringService) -> None:
+def test_reference_from_the_training_dataset_of_the_version(
+        db: Database, make: MakeService, service: MonitoringService) -> None:
     from modelplane.artifacts.store import get_artifact_store
     from modelplane.registry.service import RegistryService
     from modelplane.registry.sql import SqlRegistryStore
@@ -194,7 +216,7 @@ def test_reference_from_the_training_dataset_of_the_version(db: Database,
                             signature={"inputs": [{"name": "x", "dtype": "float64"},
                                                   {"name": "c", "dtype": "string"}],
                                        "outputs": []})
-    linked = make_service(db, registry=registry, tracking=tracking)
+    linked = make(registry=registry, tracking=tracking)
     ref = linked.reference("m", 1)
     assert ref.source == f"dataset:{ds.digest}"
     assert [c.name for c in ref.layout.columns] == ["x", "c"]  # the target is left out
