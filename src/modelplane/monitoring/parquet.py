@@ -329,18 +329,28 @@ class ParquetPredictionStore:
     # -- labels ----------------------------------------------------------------------------
     def find_predictions(self, model: str, keys: Sequence[tuple[str, int]]
                          ) -> dict[tuple[str, int], int]:
+        """Newest day first, stopping once every key is found (labels mostly come for
+        recent predictions; an unknown request id still reads every kept day)."""
         import pyarrow as pa
 
-        ids = sorted({k[0] for k in keys})
-        files = self._files(model, self._days(model)) if ids else []
-        if not files:
-            return {}
-        with self._cursor() as cur:
-            cur.register("__mp_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
-            rows = cur.execute(f"SELECT request_id, row_index, ts FROM {_SCAN} WHERE "
-                               "request_id IN (SELECT request_id FROM __mp_ids)",
-                               {"files": files}).fetchall()
-        return {(r, int(i)): int(ts) for r, i, ts in rows}
+        missing = {(r, int(i)) for r, i in keys}
+        found: dict[tuple[str, int], int] = {}
+        for day in reversed(self._days(model) if missing else []):
+            files = self._files(model, [day])
+            if not files:
+                continue
+            ids = sorted({r for r, _ in missing})
+            with self._cursor() as cur:
+                cur.register("__mp_ids", pa.table({"request_id": pa.array(ids, pa.string())}))
+                rows = cur.execute(f"SELECT request_id, row_index, ts FROM {_SCAN} WHERE "
+                                   "request_id IN (SELECT request_id FROM __mp_ids)",
+                                   {"files": files}).fetchall()
+            for r, i, ts in rows:
+                found.setdefault((r, int(i)), int(ts))
+            missing.difference_update(found)
+            if not missing:
+                break
+        return found
 
     def put_labels(self, model: str, rows: Sequence[tuple[str, int, Any, int]], now: int) -> None:
         self.sql.put_labels(model, rows, now)
