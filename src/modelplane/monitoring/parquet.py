@@ -21,7 +21,9 @@ by model and version), ``latency_s``, ``cache_hit``, ``status``, ``error``.
 Reads are DuckDB over the listed files, pruned to the days a window touches. The position
 of a row (what :meth:`first_of_last` returns) is ``(ts, file, row in file)``: the last N
 predictions are the N newest by prediction time, ties broken by write order. Labels are
-read from the database for the window and joined to the rows in DuckDB.
+read from the database for the window and joined to the rows in DuckDB. A read failing on
+I/O (a file removed by retention after it was listed) runs once more; a second failure is
+a :class:`StorageUnavailableError`.
 
 Retention is by UTC day: :meth:`delete_before` removes the day partitions before the
 cutoff's day and deletes labels and buckets before the start of that day too (so the log,
@@ -39,13 +41,14 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import orjson
 
+from modelplane.core.errors import StorageUnavailableError
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
 from modelplane.monitoring.log import PredictionRecord
@@ -72,6 +75,28 @@ _FROM_POSITION = ("ts >= $pts AND (ts > $pts OR filename > $pfile OR "
                   "(filename = $pfile AND file_row_number >= $prow))")
 
 Position = tuple[int, str, int]
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_S = TypeVar("_S")
+
+
+def _relisting(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenate[_S, _P], _T]:
+    """Run a read once more when it fails on I/O (a file it listed may have been removed by
+    retention before DuckDB opened it); a second failure is a StorageUnavailableError."""
+    @functools.wraps(method)
+    def run(self: _S, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        import duckdb
+
+        try:
+            return method(self, *args, **kwargs)
+        except (duckdb.IOException, OSError):
+            try:
+                return method(self, *args, **kwargs)
+            except (duckdb.IOException, OSError) as exc:
+                raise StorageUnavailableError(
+                    "cannot read the prediction log's Parquet files: "
+                    f"{str(exc).splitlines()[0]}") from exc
+    return run
 
 
 def _day(ms: int) -> str:
@@ -269,6 +294,7 @@ class ParquetPredictionStore:
         return self.sql.counts(reference_id, layout, versions, start, end)
 
     # -- the log's rows ----------------------------------------------------------------------
+    @_relisting
     def prediction_counts(self, model: str, start: int | None, end: int | None,
                           version: int | None = None, *, first_id: Position | None = None
                           ) -> dict[int, int]:
@@ -280,6 +306,7 @@ class ParquetPredictionStore:
                          "GROUP BY version", {"files": files, **params})
         return {int(v): int(n) for v, n in rows}
 
+    @_relisting
     def first_of_last(self, model: str, count: int, version: int | None = None
                       ) -> Position | None:
         """Days newest first: count each until ``count`` is reached, then pick the row in
@@ -327,6 +354,7 @@ class ParquetPredictionStore:
                     yield [(int(v), int(ts), _loads(i), _loads(o)) for v, ts, i, o in rows]
 
     # -- labels ----------------------------------------------------------------------------
+    @_relisting
     def find_predictions(self, model: str, keys: Sequence[tuple[str, int]]
                          ) -> dict[tuple[str, int], int]:
         """Newest day first, stopping once every key is found (labels mostly come for
@@ -373,6 +401,7 @@ class ParquetPredictionStore:
         with self.sql.db.connection_scope(readonly=True) as conn:
             return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
 
+    @_relisting
     def labelled(self, model: str, start: int | None, end: int | None,
                  version: int | None = None, *, first_id: Position | None = None
                  ) -> list[tuple[int, Any, Any]]:

@@ -252,3 +252,23 @@ def test_the_setting_picks_the_store_and_a_bad_value_names_the_variable(
         get_settings()
     assert str(caught.value) == ("MODELPLANE_PREDICTION_LOG_STORAGE: expected database or "
                                  "parquet, got 's3'")
+
+
+def test_a_file_removed_between_listing_and_reading_is_read_again(
+        store: ParquetPredictionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelplane.core.errors import StorageUnavailableError
+    from modelplane.monitoring.log import PredictionRecord
+
+    store.write_batch([PredictionRecord(request_id="r", model="m", version=1)], {}, {})
+    listed = store._files
+    calls: list[int] = []
+
+    def stale(model: str, days: Any) -> list[str]:  # the first listing names a gone file
+        calls.append(1)
+        return listed(model, days) + (["/nowhere/part-0.parquet"] if len(calls) == 1 else [])
+
+    monkeypatch.setattr(store, "_files", stale)
+    assert store.prediction_counts("m", None, None) == {1: 1} and len(calls) == 2
+    monkeypatch.setattr(store, "_files", lambda model, days: ["/nowhere/part-0.parquet"])
+    with pytest.raises(StorageUnavailableError, match="prediction log's Parquet files"):
+        store.prediction_counts("m", None, None)
