@@ -436,8 +436,14 @@ class ParquetPredictionStore:
             model_dir = posixpath.join(self.root, name)
             for part in self._names(model_dir):
                 if part.startswith("date=") and part[5:] < first_kept:
-                    removed += self._rows_in(posixpath.join(model_dir, part))
-                    self._rmtree(posixpath.join(model_dir, part))
+                    folder = posixpath.join(model_dir, part)
+                    rows = self._rows_in(folder)
+                    try:
+                        self._rmtree(folder)
+                    except OSError as exc:  # left for the next run; never fail a write
+                        log.warning("prediction log: cannot remove %s: %s", folder, exc)
+                        continue
+                    removed += rows
         deleted = self.sql.delete_before(day_start)
         deleted["predictions"] = deleted.get("predictions", 0) + removed
         return deleted
