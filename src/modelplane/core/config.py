@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     serving_poll_seconds: float = 2.0
     prediction_log: bool = True
     prediction_log_storage: Literal["database", "parquet"] = "database"
+    prediction_log_process: bool = True  # write the log in a child process (servers)
     alert_interval_seconds: float = 30.0
     deployment_poll_seconds: float = 1.0
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["LoggerStats", "PredictionLogger", "PredictionRecord", "PredictionSink",
+__all__ = ["LoggerStats", "PredictionLogger", "PredictionRecord", "PredictionSink", "jsonable",
            "normalise_record"]
 
 log = logging.getLogger("modelplane.monitoring")
@@ -79,7 +79,9 @@ class LoggerStats:
 
 
 def _key(record: Any) -> tuple[str, int]:
-    if isinstance(record, Mapping):
+    if type(record) is tuple:  # a served answer (see ``served``): model, version first
+        model, version = record[0], record[1]
+    elif isinstance(record, Mapping):
         model, version = record.get("model"), record.get("version")
     else:
         model, version = getattr(record, "model", None), getattr(record, "version", None)
@@ -231,7 +233,7 @@ class PredictionLogger:
 _PLAIN = frozenset({str, int, bool, type(None)})
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """``value`` as plain JSON (numpy values converted, NaN and infinities as None); a
     flat dict of plain finite values is returned as is (the common case, kept cheap)."""
     if type(value) is dict:
@@ -239,19 +241,19 @@ def _jsonable(value: Any) -> Any:
             t = type(v)
             if (t is float and v - v == 0) or (t in _PLAIN and type(k) is str):
                 continue
-            return {str(k): _jsonable(v) for k, v in value.items()}
+            return {str(k): jsonable(v) for k, v in value.items()}
         return value
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
     if callable(tolist):
-        return _jsonable(tolist())
+        return jsonable(tolist())
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -285,8 +287,8 @@ def normalise_record(record: Any) -> PredictionRecord:
     latency = None if record.latency_s is None else float(record.latency_s)
     return PredictionRecord(
         request_id=record.request_id[:128], model=record.model,
-        version=int(record.version or 0), inputs=_jsonable(record.inputs),
-        outputs=_jsonable(record.outputs),
+        version=int(record.version or 0), inputs=jsonable(record.inputs),
+        outputs=jsonable(record.outputs),
         latency_s=latency if latency is None or math.isfinite(latency) else None,
         time=_time(record.time), deployment=record.deployment, variant=record.variant,
         cache_hit=bool(record.cache_hit), status=status,

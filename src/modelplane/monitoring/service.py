@@ -36,7 +36,12 @@ from modelplane.monitoring.drift import DriftOptions, score_counts
 from modelplane.monitoring.entities import DriftReport, LabelResult, label_rows
 from modelplane.monitoring.evaluation import RuleEvaluator, metric_value
 from modelplane.monitoring.health import HealthReport, StatsBucket
-from modelplane.monitoring.log import PredictionLogger, PredictionRecord, normalise_record
+from modelplane.monitoring.log import (
+    PredictionLogger,
+    PredictionRecord,
+    PredictionSink,
+    normalise_record,
+)
 from modelplane.monitoring.performance import (
     PerformanceReport,
     VersionPerformance,
@@ -51,6 +56,7 @@ from modelplane.monitoring.profiles import (
     build_profile,
     restrict_to_signature,
 )
+from modelplane.monitoring.served import expand, is_answer
 from modelplane.monitoring.windows import Window, parse_duration
 
 if TYPE_CHECKING:
@@ -82,18 +88,29 @@ class MonitoringService:
         self._ref_ttl = reference_ttl_s
         self._ref_cache: dict[tuple[str, int], tuple[float, Reference | None]] = {}
         self._logger: PredictionLogger | None = None
+        self._sink: PredictionSink | None = None
+        self.reference_generation = 0  # bumped when a reference is set or deleted here
         self._lock = threading.Lock()
         self._evaluator = RuleEvaluator(self)
         self._last_retention = 0.0
 
     # -- the prediction log --------------------------------------------------------------
-    def logger(self, **options: Any) -> PredictionLogger:
-        """This service's shared :class:`PredictionLogger` (``options`` apply when it is
-        first created: capacity, batch_size, flush_interval_s)."""
+    def logger(self, *, sink: PredictionSink | None = None, **options: Any) -> PredictionLogger:
+        """This service's shared :class:`PredictionLogger`. ``sink`` and ``options``
+        (capacity, batch_size, flush_interval_s) apply when it is first created; the sink
+        defaults to this service, writing on the logger's thread (a server passes a
+        :class:`~modelplane.monitoring.writer.ProcessSink` to write in a child process).
+        """
         with self._lock:
             if self._logger is None:
-                self._logger = PredictionLogger(self, **options)
+                self._sink = sink
+                self._logger = PredictionLogger(sink or self, **options)
             return self._logger
+
+    @property
+    def logger_sink(self) -> PredictionSink | None:
+        """The sink the shared logger writes to, when it is not this service."""
+        return self._sink
 
     def log_predictions(self, records: Iterable[PredictionRecord | Mapping[str, Any]]) -> int:
         """Write records now (not through the queue); returns how many were stored.
@@ -107,14 +124,22 @@ class MonitoringService:
                                            details={"field": f"records[{i}]"}) from None
         return len(batch) - self.write(batch, {})
 
-    def write(self, records: list[Any], dropped: dict[tuple[str, int], int]) -> int:
+    def write(self, records: list[Any], dropped: dict[tuple[str, int], int], *,
+              plain: bool = False) -> int:
         """The :class:`~modelplane.monitoring.log.PredictionSink`: one transaction for the
-        rows, their health buckets and their drift counts. Returns the rejected count."""
+        rows, their health buckets and their drift counts. ``records`` are records, dicts
+        or served answers (see ``served``; ``plain``: their values came through JSON).
+        Returns how many were rejected as invalid."""
         good: list[PredictionRecord] = []
+        rejected = 0
         for record in records:
             try:
-                good.append(normalise_record(record))
+                if is_answer(record):
+                    good.extend(expand(record, plain=plain))
+                else:
+                    good.append(normalise_record(record))
             except (TypeError, ValueError) as exc:
+                rejected += 1
                 log.debug("prediction log: rejected a record: %s", exc)
         stats: dict[tuple[str, int, int], StatsBucket] = {}
         for r in good:
@@ -129,7 +154,7 @@ class MonitoringService:
         if stats:
             self.predictions.write_batch(good, stats, self._count(good))
         self._maybe_retention()
-        return len(records) - len(good)
+        return rejected
 
     def _bucket(self, seconds: float) -> int:
         ms = int(seconds * 1000)
@@ -163,6 +188,9 @@ class MonitoringService:
     def close(self) -> None:
         if self._logger is not None:
             self._logger.close()
+        close_sink = getattr(self._sink, "close", None)
+        if callable(close_sink):
+            close_sink()
         self._evaluator.close()
 
     # -- references ----------------------------------------------------------------------
@@ -183,7 +211,7 @@ class MonitoringService:
         preds = None if predictions is None else build_profile(
             predictions, bins=bins, top_k=top_k, field="predictions")
         ref = self.references.put(model, int(version or 0), source, features, preds)
-        self._ref_cache.clear()
+        self.forget_references()
         if rebuild:
             self.rebuild_counts(ref)
         return ref
@@ -213,7 +241,12 @@ class MonitoringService:
         if not self.references.delete(model, int(version or 0)):
             raise NotFoundError(f"model {model!r} has no reference for version "
                                 f"{version or 0}", details={"model": model})
+        self.forget_references()
+
+    def forget_references(self) -> None:
+        """Drop the cached references (they are re-read on next use)."""
         self._ref_cache.clear()
+        self.reference_generation += 1
 
     def _cached_reference(self, model: str, version: int) -> Reference | None:
         key = (model, version)
@@ -285,7 +318,7 @@ class MonitoringService:
         """Join ground truth to logged predictions by request id (and ``row_index`` for
         batch requests). ``labels``: a list of ``{"request_id", "label", "row_index"?}``,
         a ``{request_id: label}`` dict, or a DataFrame with those columns."""
-        from modelplane.monitoring.log import _jsonable
+        from modelplane.monitoring.log import jsonable
 
         rows = label_rows(labels)
         if self._logger is not None:
@@ -297,7 +330,7 @@ class MonitoringService:
             if ts is None:
                 unknown.append(request_id)
             else:
-                keep.append((request_id, row_index, _jsonable(label), ts))
+                keep.append((request_id, row_index, jsonable(label), ts))
         self.predictions.put_labels(model, keep, int(time.time() * 1000))
         return LabelResult(accepted=len(keep), unknown=len(unknown),
                            unknown_request_ids=unknown[:100])

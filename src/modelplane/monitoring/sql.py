@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -35,6 +36,7 @@ from modelplane.store.tables_monitoring import monitoring_stats as stats_t
 __all__ = ["SqlPredictionStore", "SqlReferenceStore", "SqlRuleStore"]
 
 _CHUNK = 500
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _upsert(db: Database) -> Any:
@@ -56,12 +58,32 @@ def _between(column: Any, start: int | None, end: int | None) -> list[Any]:
     return out
 
 
-def _log_row(r: PredictionRecord) -> dict[str, Any]:
-    return {"model": r.model, "version": r.version, "deployment": r.deployment,
-            "variant": r.variant, "request_id": r.request_id, "row_index": r.row_index,
-            "ts": int(r.time * 1000), "inputs": r.inputs, "outputs": r.outputs,
-            "latency_s": r.latency_s, "cache_hit": r.cache_hit, "status": r.status,
-            "error": r.error}
+_LOG_COLUMNS = ("model", "version", "deployment", "variant", "request_id", "row_index", "ts",
+                "inputs", "outputs", "latency_s", "cache_hit", "status", "error")
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+def _log_row(r: PredictionRecord) -> tuple[Any, ...]:
+    return (r.model, r.version, r.deployment, r.variant, r.request_id, r.row_index,
+            int(r.time * 1000), _json(r.inputs), _json(r.outputs), r.latency_s,
+            bool(r.cache_hit), r.status, r.error)
+
+
+def _insert_log(conn: Connection, records: Sequence[PredictionRecord]) -> None:
+    """One ``executemany`` of plain tuples with the JSON already encoded: the log is the
+    hot write, and SQLAlchemy's per-row parameter processing would cost most of it."""
+    mark = _MARKS.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with another style: the general path
+        conn.execute(insert(log_t), [dict(zip(_LOG_COLUMNS, _log_row(r), strict=True))
+                                     for r in records])
+        return
+    sql = (f"INSERT INTO {log_t.name} ({', '.join(_LOG_COLUMNS)}) "
+           f"VALUES ({', '.join([mark] * len(_LOG_COLUMNS))})")
+    conn.exec_driver_sql(sql, [_log_row(r) for r in records])
 
 
 class SqlPredictionStore:
@@ -83,7 +105,7 @@ class SqlPredictionStore:
                     counts: dict[CountsKey, CountVector]) -> None:
         with self.db.connection_scope() as conn:
             if records:
-                conn.execute(insert(log_t), [_log_row(r) for r in records])
+                _insert_log(conn, records)
             for key in sorted(stats):
                 self._add_stats(conn, key, stats[key])
             for ckey in sorted(counts):

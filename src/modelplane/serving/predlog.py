@@ -1,84 +1,80 @@
 """Every served prediction goes to monitoring's prediction log, off the request path.
 
-``ServingLog.log`` runs after the answer is sent: it splits a request into one record per
-row (request id, model, version, inputs, outputs, latency, deployment, variant, status)
-and hands them to the non-blocking :class:`~modelplane.monitoring.log.PredictionLogger`,
-whose bounded queue counts what it has to drop. It never raises into a request.
-``MODELPLANE_PREDICTION_LOG=false`` turns it off.
+``ServingLog.log`` runs after the answer is sent and does as little as it can there: it
+appends one served-answer tuple (see :mod:`modelplane.monitoring.served`) to the
+non-blocking :class:`~modelplane.monitoring.log.PredictionLogger`, whose bounded queue
+counts what it has to drop. Splitting the request into rows, JSON, SQL and the drift
+counts happen in the writer process (:class:`~modelplane.monitoring.writer.ProcessSink`),
+so they never compete with the event loop for the interpreter; with
+``MODELPLANE_PREDICTION_LOG_PROCESS=false`` they run on the logger's thread instead.
+``MODELPLANE_PREDICTION_LOG=false`` turns the log off. ``log`` never raises.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
 from typing import Any
 
-__all__ = ["ServingLog", "plain_values", "request_rows"]
+from modelplane.monitoring.served import answer
+
+__all__ = ["ServingLog"]
 
 log = logging.getLogger("modelplane.serving")
 
 
-def plain_values(values: Any) -> list[Any]:
-    tolist = getattr(values, "tolist", None)
-    out = tolist() if callable(tolist) else values
-    return list(out) if isinstance(out, list | tuple) else [out]
-
-
-def request_rows(data: Any) -> Iterator[Any]:
-    """Rows of a request's data: records, a dict of columns, a DataFrame or an array."""
-    if isinstance(data, dict):
-        values = list(data.values())
-        if values and all(isinstance(v, list) for v in values):
-            for i in range(len(values[0])):
-                yield {k: data[k][i] for k in data}
-            return
-        yield data
-        return
-    if isinstance(data, list):
-        yield from data
-        return
-    to_dict = getattr(data, "to_dict", None)
-    if callable(to_dict):
-        yield from to_dict("records")
-        return
-    yield from plain_values(data)
-
-
 class ServingLog:
-    """The prediction log of one server process (the logger is created on first use)."""
+    """The prediction log of one server process (the logger, and with ``process`` its
+    writer process, are created on first use)."""
 
-    def __init__(self, client: Any, *, enabled: bool = True) -> None:
+    def __init__(self, client: Any, *, enabled: bool = True, process: bool = True) -> None:
         self.client = client
         self.enabled = enabled
+        self.process = process
         self._logger: Any = None
+        self._sink: Any = None
 
     @property
     def logger(self) -> Any:
         if self._logger is None:
-            self._logger = self.client.monitoring.logger()
+            monitoring = self.client.monitoring
+            sink = None
+            if self.process:
+                from modelplane.monitoring.writer import ProcessSink
+
+                sink = ProcessSink(self.client.settings,
+                                   generation=lambda: monitoring.reference_generation)
+            self._logger = monitoring.logger(sink=sink)
+            self._sink = sink if monitoring.logger_sink is sink else None
         return self._logger
+
+    def start(self) -> None:
+        """Create the logger now and start its writer process in the background, so the
+        first requests do not pay for it (otherwise both happen on first use)."""
+        try:
+            sink = self.logger_sink()
+            if sink is not None:
+                threading.Thread(target=sink.start, name="modelplane-log-writer-start",
+                                 daemon=True).start()
+        except Exception:
+            log.warning("prediction log: could not start the writer", exc_info=True)
+
+    def logger_sink(self) -> Any:
+        self.logger  # noqa: B018 - creates it
+        return self._sink
 
     def log(self, model: str, version: int, request_id: str, data: Any, result: Any,
             seconds: float, *, error: str | None = None, deployment: str | None = None,
-            variant: str | None = None, force: bool = False) -> None:
-        """Log one answered (or failed) request; ``force`` logs even when disabled
-        (a canary whose gates need the log)."""
+            variant: str | None = None, force: bool = False, raw: bytes | None = None
+            ) -> None:
+        """Log one answered (or failed) request; ``raw`` is the request's JSON body when
+        the model saw exactly that (it is then logged as is, not re-encoded); ``force``
+        logs even when disabled (a canary whose gates need the log)."""
         if not (self.enabled or force):
             return
         try:
-            logger = self.logger
-            rows = list(request_rows(data))
-            preds = plain_values(result[0]) if result is not None else [None] * len(rows)
-            probas = (plain_values(result[1]) if result is not None and result[1] is not None
-                      else [None] * len(rows))
-            for i, (row, pred, proba) in enumerate(zip(rows, preds, probas, strict=False)):
-                out = {"prediction": pred} if proba is None else {
-                    "prediction": pred, "probabilities": proba}
-                logger.log({"request_id": request_id, "model": model, "version": version,
-                            "inputs": row, "outputs": None if error else out,
-                            "latency_s": seconds, "deployment": deployment,
-                            "variant": variant, "status": "error" if error else "ok",
-                            "error": error, "row_index": i})
+            self.logger.log(answer(model, version, request_id, data if raw is None else raw,
+                                   result, seconds, error, deployment, variant))
         except Exception:  # the log never fails a request
             log.debug("prediction log: could not log an answer", exc_info=True)
 

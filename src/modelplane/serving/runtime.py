@@ -385,7 +385,8 @@ class ModelRuntime:
     def predlog(self) -> ServingLog:
         """The prediction log of this server (see ``predlog``); on unless disabled."""
         if self._predlog is None:
-            self._predlog = ServingLog(self.client)
+            self._predlog = ServingLog(self.client,
+                                       process=self.client.settings.prediction_log_process)
         return self._predlog
 
     @predlog.setter

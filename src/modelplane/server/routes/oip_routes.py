@@ -149,6 +149,9 @@ async def _infer(layer: ServingLayer, request: Request, name: str, number: int |
         body = decode_body(await request.body(layer.max_bytes), request.encoding,
                            layer.max_bytes)
         req = oip.parse_request(body, _header_length(request))
+        # look again: a hot swap during the read may have retired the first handle
+        handle = layer.lookup(name, number)
+        model, label = name, handle.label
         _check_outputs(req, handle)
         data = oip.model_input(req.inputs, handle.model.signature)
         handle.inflight += 1

@@ -128,6 +128,8 @@ class ServingLayer:
             if message["type"] == "lifespan.startup.complete":
                 try:
                     await self.runtime.start()
+                    if self.runtime.models and self.runtime.predlog.enabled:
+                        self.runtime.predlog.start()  # the writer process, in the background
                     if self.deployments is not None:
                         await self.deployments.start()
                     if self.alert_interval > 0:  # the full server evaluates alert rules
@@ -161,6 +163,7 @@ class ServingLayer:
         model, version, status = "", "", 200
         handle: Any = None
         data: Any = None
+        raw: bytes | None = None  # the body, when the model sees the records as sent
         result: Any = None
         try:
             if request.method != "POST":
@@ -168,13 +171,17 @@ class ServingLayer:
                               "use POST", "method_not_allowed", headers=[(b"allow", b"POST")])
             handle = self.lookup(name, None)
             model, version = name, handle.label
-            data = self._records(await request.body(self.max_bytes))
+            raw = await request.body(self.max_bytes)
+            data = self._records(raw)
+            # look again: a hot swap during the read may have retired the first handle
+            handle = self.lookup(name, None)
+            model, version = name, handle.label
             handle.inflight += 1  # one flat path: every coroutine layer costs on each request
             try:
                 features = handle.served.features
                 if features is not None:
                     records = data if isinstance(data, list) else [data]
-                    data = await asyncio.to_thread(features.enrich, records)
+                    data, raw = await asyncio.to_thread(features.enrich, records), None
                 if request.content_length > _OFFLOAD_BYTES:
                     prepared = await asyncio.to_thread(handle.model.prepare, data)
                 else:
@@ -208,7 +215,7 @@ class ServingLayer:
             if handle is not None and (status == 200 or status >= 500):
                 self.runtime.predlog.log(name, handle.number, request.id, data, result,
                                          seconds, error=None if status == 200
-                                         else f"HTTP {status}")
+                                         else f"HTTP {status}", raw=raw)
 
     def _records(self, body: bytes) -> Any:
         try:

@@ -1,0 +1,149 @@
+"""Serving throughput with the prediction log on against off (issue 8: >= 90%).
+
+The same model and request as ``serving.py`` (RandomForest, 50 trees, breast_cancer's 30
+features, one JSON record per request), ``modelplane serve models:/cancer@production`` on
+one worker, loaded by ``wrk`` (else the asyncio client) at concurrency 64. The server runs
+alternately with ``MODELPLANE_PREDICTION_LOG=false`` and ``true`` (``rounds`` times each,
+the best of each kept, so a noisy neighbour does not decide the ratio). After each run
+with the log on, the server is stopped (which flushes the log) and the rows written are
+counted: every answered request must be in the log unless it was dropped and counted.
+Run: ``python benchmarks/predlog.py [--quick] [--storage database|parquet]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.common import Row, print_table, row  # noqa: E402
+from benchmarks.serving import (  # noqa: E402
+    Candidate,
+    Load,
+    _check,
+    _setup,
+    _start,
+    _stop,
+    measure,
+)
+
+BENCHMARK = "prediction log"
+CONCURRENCY = 64
+
+
+def _logged(home: Path) -> tuple[int, int]:
+    """(records logged, dropped records counted) by the home's health buckets."""
+    import modelplane as mp
+    from modelplane.core.config import Settings
+
+    client = mp.Client(Settings(home=home))
+    health = client.monitoring.health("cancer", "1d").overall
+    return health.requests, health.dropped
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _run(candidate: Candidate, seconds: float, workdir: Path) -> tuple[Load, float, float]:
+    """The load, and the CPU microseconds per request of the server and of its writer
+    process during the measured run (robust figures on a busy machine)."""
+    proc = _start(candidate, workdir)
+    try:
+        _check(candidate)
+        url = f"http://127.0.0.1:{candidate.port}{candidate.url}"
+        measure(url, candidate.body, 16, 1.0, workdir)  # warm-up
+        time.sleep(0.5)
+        pids = _children(proc.pid)
+        before = _cpu_seconds(proc.pid), sum(_cpu_seconds(p) for p in pids)
+        load = measure(url, candidate.body, CONCURRENCY, seconds, workdir)
+        after = _cpu_seconds(proc.pid), sum(_cpu_seconds(p) for p in pids)
+        n = max(load.rps * seconds, 1.0)
+        return (load, (after[0] - before[0]) / n * 1e6, (after[1] - before[1]) / n * 1e6)
+    finally:
+        _stop(proc)
+
+
+def main(quick: bool = False, storage: str = "database") -> list[Row]:
+    import json
+
+    seconds, rounds = (3.0, 2) if quick else (8.0, 3)
+    workdir = Path(tempfile.mkdtemp(prefix="mp-bench-predlog-"))
+    rows: list[Row] = []
+    try:
+        record, _ = _setup(workdir)
+        home = workdir / "mphome"
+        best: dict[bool, Load] = {}
+        cpu: dict[bool, list[float]] = {False: [], True: []}
+        cpu_writer: list[float] = []
+        total_requests = 0
+        for _ in range(rounds):
+            for on in (False, True):
+                env = {"MODELPLANE_HOME": str(home),
+                       "MODELPLANE_PREDICTION_LOG": "true" if on else "false",
+                       "MODELPLANE_PREDICTION_LOG_STORAGE": storage}
+                candidate = Candidate(
+                    "modelplane", [sys.executable, "-m", "modelplane", "serve",
+                                   "models:/cancer@production", "--log-level", "warning"],
+                    "/predict/cancer", "/v2/health/ready", json.dumps(record).encode(),
+                    env=env)
+                load, server_us, writer_us = _run(candidate, seconds, workdir)
+                cpu[on].append(server_us)
+                if on:
+                    cpu_writer.append(writer_us)
+                print(f"log {'on ' if on else 'off'}: {load.rps:9.0f} req/s  "
+                      f"p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:6.2f} ms  "
+                      f"errors {load.errors}  server CPU {server_us:5.1f} us/request  "
+                      f"writer CPU {writer_us:5.1f} us/request", file=sys.stderr)
+                if on:
+                    # wrk's count is not exact; the server answered at least these
+                    total_requests += int(load.rps * seconds * 0.9)
+                if on not in best or load.rps > best[on].rps:
+                    best[on] = load
+        logged, dropped = _logged(home)
+        ratio = best[True].rps / max(best[False].rps, 1e-9)
+        rows += [
+            row(BENCHMARK, f"log off c={CONCURRENCY} throughput", best[False].rps, "req/s"),
+            row(BENCHMARK, f"log on ({storage}) c={CONCURRENCY} throughput",
+                best[True].rps, "req/s"),
+            row(BENCHMARK, "log on / log off", ratio, "x", target=">= 0.9", ok=ratio >= 0.9),
+            row(BENCHMARK, f"log on c={CONCURRENCY} p99", best[True].p99_ms, "ms"),
+            row(BENCHMARK, "server CPU per request, log off", min(cpu[False]), "us"),
+            row(BENCHMARK, "server CPU per request, log on", min(cpu[True]), "us",
+                note="the serving process alone"),
+            row(BENCHMARK, "writer process CPU per request", min(cpu_writer), "us",
+                note="on another core"),
+            row(BENCHMARK, "records in the log (+ dropped)", logged + dropped, "rows",
+                target=f">= {total_requests}", ok=logged + dropped >= total_requests,
+                note=f"{dropped} dropped and counted"),
+        ]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per run, 2 rounds")
+    parser.add_argument("--storage", default="database", choices=["database", "parquet"])
+    args = parser.parse_args()
+    print_table(main(quick=args.quick, storage=args.storage), title="prediction log")

@@ -1,0 +1,100 @@
+"""Served answers: what the serving layer hands to the prediction log, one per request.
+
+A served answer is a plain tuple (the cheapest thing to build on the request path), laid
+out as :data:`FIELDS`. It becomes one :class:`~modelplane.monitoring.log.PredictionRecord`
+per row only off the request path (in the log's writer thread, or in the writer process;
+see ``writer``): :func:`expand` splits the request's data into rows and pairs each with
+its prediction and probabilities. ``data`` may be records, a dict of columns, a DataFrame,
+an array, or the request's raw JSON body (bytes) when the model saw it as sent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from orjson import loads
+
+from modelplane.monitoring.log import PredictionRecord, jsonable
+
+__all__ = ["FIELDS", "answer", "expand", "is_answer", "plain_values", "request_rows"]
+
+FIELDS = ("model", "version", "request_id", "data", "predictions", "probabilities",
+          "latency_s", "error", "deployment", "variant", "time")
+_SIZE = len(FIELDS)
+
+
+def answer(model: str, version: int | None, request_id: str, data: Any, result: Any,
+           seconds: float, error: str | None = None, deployment: str | None = None,
+           variant: str | None = None) -> tuple[Any, ...]:
+    """The served-answer tuple of one request (``result`` is ``(predictions,
+    probabilities)`` or None when the request failed)."""
+    preds, probas = (None, None) if result is None else (result[0], result[1])
+    return (model, version, request_id, data, preds, probas, seconds, error, deployment,
+            variant, time.time())
+
+
+def is_answer(record: Any) -> bool:
+    return type(record) is tuple and len(record) == _SIZE
+
+
+def plain_values(values: Any) -> list[Any]:
+    tolist = getattr(values, "tolist", None)
+    out = tolist() if callable(tolist) else values
+    return list(out) if isinstance(out, list | tuple) else [out]
+
+
+def request_rows(data: Any) -> Iterator[Any]:
+    """Rows of a request's data: records, a dict of columns, a DataFrame or an array."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        data = loads(bytes(data))
+    if isinstance(data, dict):
+        values = list(data.values())
+        if values and all(isinstance(v, list) for v in values):
+            for i in range(len(values[0])):
+                yield {k: data[k][i] for k in data}
+            return
+        yield data
+        return
+    if isinstance(data, list):
+        yield from data
+        return
+    to_dict = getattr(data, "to_dict", None)
+    if callable(to_dict):
+        yield from to_dict("records")
+        return
+    yield from plain_values(data)
+
+
+def expand(entry: Any, *, plain: bool = False) -> list[PredictionRecord]:
+    """The log records of one served answer (a tuple or a list in :data:`FIELDS` order).
+    ``plain``: the values already are plain JSON (they came through JSON), so they are
+    not converted again."""
+    (model, version, request_id, data, preds, probas, seconds, error, deployment,
+     variant, at) = entry
+    rows = list(request_rows(data))
+    n = len(rows)
+    preds = [None] * n if preds is None else plain_values(preds)
+    probas = [None] * n if probas is None else plain_values(probas)
+    if not plain:
+        rows = [jsonable(r) for r in rows]
+        preds, probas = jsonable(preds), jsonable(probas)
+    rid = str(request_id)[:128]
+    latency = float(seconds) if seconds is not None and math.isfinite(seconds) else None
+    status = "ok" if error is None else "error"
+    err = None if error is None else str(error)
+    out = []
+    for i, row in enumerate(rows):
+        outputs = None
+        if error is None:
+            pred = preds[i] if i < len(preds) else None
+            proba = probas[i] if i < len(probas) else None
+            outputs = ({"prediction": pred} if proba is None
+                       else {"prediction": pred, "probabilities": proba})
+        out.append(PredictionRecord(
+            request_id=rid, model=str(model), version=int(version or 0), inputs=row,
+            outputs=outputs, latency_s=latency, time=float(at), deployment=deployment,
+            variant=variant, status=status, error=err, row_index=i))
+    return out

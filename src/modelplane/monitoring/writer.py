@@ -1,0 +1,226 @@
+"""The prediction log's writer process: the log's heavy work off the server's interpreter.
+
+Writing a prediction (splitting a request into rows, JSON, the SQL insert, the health
+buckets, the binned drift counts) costs tens of microseconds of Python per row. Done on a
+thread of the serving process it competes for the GIL with the event loop, and at high
+request rates that halves throughput. :class:`ProcessSink` moves it into a child process
+(``python -m modelplane.monitoring.writer``): the serving process only appends one tuple
+per request to the logger's bounded queue, and the logger's thread serialises each batch
+once (orjson; a JSON request body is passed through as is) and writes it to the child's
+stdin. The child writes it with :meth:`MonitoringService.write <modelplane.monitoring.
+service.MonitoringService.write>` in one transaction and answers how many it rejected.
+
+Frames are a 4-byte big-endian length and an orjson payload. The first frame carries the
+settings (so the child opens the same database and artifact store), answered by
+``{"ready": true}``; then ``{"seq", "gen", "entries", "dropped"}`` answered by ``{"seq",
+"rejected"}`` or ``{"seq", "error"}``. A child that fails or dies makes ``write`` raise:
+the logger retries the batch with backoff and the next ``write`` starts a new child (a
+batch written by a child that died before answering is written again: at least once).
+The child leaves when its stdin closes, which also happens when the server is killed;
+it ignores SIGINT and SIGTERM, so a stopping server can still hand over what it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+
+__all__ = ["ProcessSink", "main"]
+
+log = logging.getLogger("modelplane.monitoring")
+
+_HEADER = struct.Struct(">I")
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if type(value) is bytes:  # a JSON request body, passed through unparsed
+        return orjson.Fragment(value)
+    to_dict = getattr(value, "to_dict", None)  # a DataFrame
+    if callable(to_dict) and hasattr(value, "columns"):
+        return to_dict("records")
+    tolist = getattr(value, "tolist", None)  # numpy values orjson does not take natively
+    if callable(tolist):
+        return tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def send(stream: IO[bytes], value: Any) -> None:
+    payload = dumps(value)
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def receive(stream: IO[bytes]) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError("the stream closed")
+    (size,) = _HEADER.unpack(header)
+    payload = stream.read(size)
+    if len(payload) < size:
+        raise EOFError("the stream closed in the middle of a frame")
+    return orjson.loads(payload)
+
+
+class ProcessSink:
+    """A :class:`~modelplane.monitoring.log.PredictionSink` writing through a child
+    process (see the module docstring). ``generation`` returns a number that changes
+    whenever a reference profile is set here, so the child forgets its cached ones."""
+
+    def __init__(self, settings: Any, *, generation: Callable[[], int] | None = None,
+                 start_timeout_s: float = 120.0) -> None:
+        self._settings = settings.model_dump(mode="json")
+        self._generation = generation or (lambda: 0)
+        self._start_timeout = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._seq = 0
+        self._lock = threading.Lock()
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> None:
+        """Start the child now (``write`` starts it otherwise); never raises."""
+        try:
+            with self._lock:
+                self._ensure()
+        except Exception as exc:
+            log.warning("prediction log: the writer process did not start: %s", exc)
+
+    def write(self, records: list[Any], dropped: dict[tuple[str, int], int]) -> int:
+        with self._lock:
+            proc = self._ensure()
+            assert proc.stdin is not None and proc.stdout is not None
+            self._seq += 1
+            frame = {"seq": self._seq, "gen": self._generation(), "entries": records,
+                     "dropped": [[m, v, n] for (m, v), n in dropped.items()]}
+            try:
+                send(proc.stdin, frame)
+                reply = receive(proc.stdout)
+            except (OSError, EOFError, ValueError) as exc:
+                self._stop(kill=True)
+                raise RuntimeError(f"the prediction log writer process stopped ({exc})"
+                                   ) from None
+            if not isinstance(reply, dict) or reply.get("seq") != self._seq:
+                self._stop(kill=True)
+                raise RuntimeError("the prediction log writer process answered out of turn")
+            if "error" in reply:
+                raise RuntimeError(str(reply["error"]))
+            return int(reply.get("rejected", 0))
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._stop(kill=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelplane.monitoring.writer"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        self._proc = proc
+        self.starts += 1
+        timer = threading.Timer(self._start_timeout, proc.kill)
+        timer.start()
+        try:
+            send(proc.stdin, {"settings": self._settings})
+            ready = receive(proc.stdout)
+        except (OSError, EOFError, ValueError) as exc:
+            self._stop(kill=True)
+            raise RuntimeError(f"the prediction log writer process did not start ({exc})"
+                               ) from None
+        finally:
+            timer.cancel()
+        if not (isinstance(ready, dict) and ready.get("ready")):
+            self._stop(kill=True)
+            raise RuntimeError(f"the prediction log writer process did not start: {ready}")
+        return proc
+
+    def _stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        if kill:
+            proc.kill()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the child finish and leave (it exits when its stdin closes)."""
+        with self._lock:
+            self._stop(timeout=timeout)
+
+
+# -- the child -------------------------------------------------------------------------------
+
+
+def main() -> int:
+    """The child's loop: read frames from stdin, write them, answer on stdout."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    inp = sys.stdin.buffer
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints go to stderr, never into the frames
+    try:
+        first = receive(inp)
+    except EOFError:
+        return 0
+    from modelplane.client import Client
+    from modelplane.core.config import Settings
+
+    try:
+        client = Client(Settings(**first["settings"]))
+        service = client.monitoring
+    except Exception as exc:
+        send(out, {"ready": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
+        return 1
+    send(out, {"ready": True, "pid": os.getpid()})
+    generation = None
+    while True:
+        try:
+            frame = receive(inp)
+        except EOFError:
+            break
+        if frame.get("gen") != generation:
+            generation = frame.get("gen")
+            service.forget_references()
+        try:
+            entries = [tuple(e) if type(e) is list else e for e in frame["entries"]]
+            dropped = {(str(m), int(v)): int(n) for m, v, n in frame.get("dropped", [])}
+            reply: dict[str, Any] = {"seq": frame["seq"],
+                                     "rejected": service.write(entries, dropped, plain=True)}
+        except Exception as exc:
+            log.warning("prediction log writer: a batch failed: %s", exc)
+            reply = {"seq": frame.get("seq"), "error": f"{type(exc).__name__}: {exc}"[:500]}
+        send(out, reply)
+    service.close()
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The prediction log's writer process (ProcessSink), on SQLite and PostgreSQL: served
+answers in every data form reach the log, health and drift counts; a killed writer is
+restarted without losing a batch; a reference set in the server reaches the writer at
+once; closing the logger lets the writer finish and leave."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from modelplane.client import Client
+from modelplane.core.config import Settings
+from modelplane.monitoring.served import answer
+from modelplane.monitoring.writer import ProcessSink
+
+
+@pytest.fixture
+def client(database_url: str, mp_home: Path) -> Iterator[Client]:
+    c = Client(Settings(home=mp_home, database_url=database_url))
+    yield c
+    if "monitoring" in vars(c):
+        c.monitoring.close()
+
+
+def process_logger(client: Client) -> tuple[Any, ProcessSink]:
+    monitoring = client.monitoring
+    sink = ProcessSink(client.settings, generation=lambda: monitoring.reference_generation)
+    return monitoring.logger(sink=sink, flush_interval_s=0.05), sink
+
+
+def proba(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.ones(n, dtype=np.int64), np.tile([[0.25, 0.75]], (n, 1))
+
+
+def reference(n: int = 500) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+
+
+def test_served_answers_in_every_form_reach_the_log(client: Client) -> None:
+    client.monitoring.set_reference("m", reference())
+    logger, sink = process_logger(client)
+    body = orjson.dumps([{"a": 0.1, "b": 0.2}, {"a": 0.3, "b": 0.4}])
+    logger.log(answer("m", 1, "raw", body, proba(2), 0.002))  # the JSON body as sent
+    logger.log(answer("m", 1, "dict", {"a": 1.0, "b": 2.0}, proba(1), 0.003))
+    logger.log(answer("m", 1, "columns", {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]},
+                      proba(3), 0.004))
+    logger.log(answer("m", 2, "frame", pd.DataFrame({"a": [0.5], "b": [np.nan]}),
+                      proba(1), 0.005))
+    logger.log(answer("m", 2, "array", np.array([[7.0, 8.0]], dtype=np.float32),
+                      proba(1), 0.006))
+    logger.log(answer("m", 2, "failed", {"a": 1.0, "b": 1.0}, None, 0.5, "HTTP 500"))
+    assert logger.flush(60)
+    assert sink.pid is not None and sink.pid != os.getpid()
+
+    health = client.monitoring.health("m", "1h")
+    assert health.overall.requests == 9  # rows: 2 + 1 + 3 + 1 + 1 + 1
+    assert health.overall.errors == 1
+    assert logger.stats().written == 6 and logger.stats().rejected == 0
+    keys = [("raw", 0), ("raw", 1), ("dict", 0), ("columns", 2), ("frame", 0),
+            ("array", 0), ("failed", 0)]
+    joined = client.monitoring.log_labels(
+        "m", [{"request_id": r, "row_index": i, "label": 1} for r, i in keys])
+    assert joined.accepted == len(keys) and joined.unknown == 0
+    perf = client.monitoring.performance("m", "1h", version=1)
+    assert perf.overall.labelled == 4  # raw x2, dict, columns row 2
+    drift = client.monitoring.drift("m", "1h", version=1)
+    assert drift.result.n_current == 6  # version 1's rows, counted by the writer
+
+
+def test_a_killed_writer_is_restarted_and_no_batch_is_lost(client: Client) -> None:
+    logger, sink = process_logger(client)
+    for i in range(50):
+        logger.log(answer("m", 1, f"a{i}", {"a": float(i)}, proba(1), 0.001))
+    assert logger.flush(60)
+    first = sink.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    for i in range(50):
+        logger.log(answer("m", 1, f"b{i}", {"a": float(i)}, proba(1), 0.001))
+    assert logger.flush(60)
+    assert sink.starts == 2 and sink.pid != first
+    assert client.monitoring.health("m", "1h").overall.requests == 100
+    assert logger.stats().written == 100 and logger.stats().failed == 0
+
+
+def test_a_reference_set_here_reaches_the_writer_at_once(client: Client) -> None:
+    logger, _ = process_logger(client)
+    logger.log(answer("m", 0, "before", {"a": 0.0, "b": 0.0}, proba(1), 0.001))
+    assert logger.flush(60)  # the writer now caches "no reference" for model m
+    client.monitoring.set_reference("m", reference(), rebuild=False)
+    for i in range(20):
+        logger.log(answer("m", 0, f"after{i}", {"a": 0.1, "b": 0.2}, proba(1), 0.001))
+    assert logger.flush(60)
+    assert client.monitoring.drift("m", "1h").result.n_current == 20
+
+
+def test_closing_lets_the_writer_finish_and_leave(client: Client) -> None:
+    logger, sink = process_logger(client)
+    for i in range(200):
+        logger.log(answer("m", 1, f"c{i}", {"a": float(i)}, proba(1), 0.001))
+    sink.start()
+    pid = sink.pid
+    assert pid is not None
+    client.monitoring.close()
+    assert client.monitoring.health("m", "1h").overall.requests == 200
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_without_the_process_answers_are_written_on_the_logger_thread(client: Client) -> None:
+    """MODELPLANE_PREDICTION_LOG_PROCESS=false: the same answers, converted in process."""
+    logger = client.monitoring.logger(flush_interval_s=0.05)
+    logger.log(answer("m", 1, "np", np.array([[1.5, np.inf]]), proba(1), 0.001))
+    logger.log(answer("m", 1, "raw", b'{"a": 1.0}', proba(1), 0.001))
+    assert logger.flush(30)
+    assert client.monitoring.logger_sink is None
+    assert client.monitoring.health("m", "1h").overall.requests == 2
+    joined = client.monitoring.log_labels("m", {"np": 0, "raw": 1})
+    assert joined.accepted == 2
