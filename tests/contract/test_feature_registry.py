@@ -134,3 +134,91 @@ def test_dataframe_source_is_stored_by_digest(registry: FeatureRegistry) -> None
     v = FeatureView("frame_view", entities=[driver], source=frame, schema=[Field("a", Float64)])
     registry.apply([v])
     assert registry.get_view("frame_view").source.spec() == v.source.spec()
+
+
+def test_prune_removes_what_the_repo_no_longer_declares(registry: FeatureRegistry) -> None:
+    other = FeatureView("other", entities=[Entity("rider")], source=FileSource("/o.parquet"),
+                        schema=[Field("x", Float64)])
+    registry.apply([view("a", "b"), other, FeatureService("svc", [other])], project="repo")
+    registry.apply([view("a", "c")], project="repo")  # stats v2; other, rider, svc live
+    assert not registry.plan([view("a", "c")], project="repo").has_changes  # no prune asked
+    plan = registry.plan([view("a", "c")], prune=True, project="repo")
+    assert [(c.kind, c.name, c.action, c.version) for c in plan.changes if
+            c.action == "remove"] == [("service", "svc", "remove", 1),
+                                      ("view", "other", "remove", 1),
+                                      ("entity", "rider", "remove", 0)]
+    assert plan.has_changes and registry.list_views()[0].name == "other"  # plan wrote nothing
+    registry.apply([view("a", "c")], prune=True, project="repo")
+    assert [v.name for v in registry.list_views()] == ["stats"]
+    assert registry.list_services() == []
+    assert [e.name for e in registry.list_entities()] == ["driver"]
+    with pytest.raises(NotFoundError, match=r"'other' was removed .* 'other@1:FEATURE'"):
+        registry.get_view("other")
+    with pytest.raises(NotFoundError, match="entity 'rider' was removed"):
+        registry.get_entity("rider")
+    with pytest.raises(NotFoundError, match="feature service 'svc' was removed"):
+        registry.get_service("svc")
+    # every version stays readable by number, for lineage and pinned references
+    assert registry.get_view("other", 1).features == ("x",)
+    assert registry.get_service("svc", 1).features == ("other:x",)
+    assert registry.versions("other")[0]["removed_at"] is not None
+    with pytest.raises(NotFoundError, match="did you mean 'stats'") as err:
+        registry.get_view("stat")
+    assert "other" not in str(err.value)
+    assert not registry.plan([view("a", "c")], prune=True, project="repo").has_changes
+
+
+def test_prune_only_touches_its_own_project(registry: FeatureRegistry) -> None:
+    rider = Entity("rider")
+    theirs = FeatureView("theirs", entities=[rider, driver], source=FileSource("/t.parquet"),
+                         schema=[Field("y", Float64)])
+    registry.apply([theirs])  # no project: a Python apply of objects
+    registry.apply([theirs[["y"]].view, view("a")], project="other-team")
+    registry.apply([view("a"), FeatureService("svc", ["stats:a"])], project="repo")
+    # stats moved to "repo" (a visible update); theirs and rider stay with "other-team"
+    plan = registry.plan([view("a")], prune=True, project="repo")
+    assert [(c.name, c.action) for c in plan.changes if c.action != "unchanged"] == [
+        ("svc", "remove")]
+    moved = registry.plan([view("a")], project="other-team")
+    assert [(c.name, c.action, c.details) for c in moved.changes if c.name == "stats"] == [
+        ("stats", "update", ["~ project: repo -> other-team"])]
+    # other-team prunes: its view and the entity only that view used go; repo's svc stays
+    registry.apply([view("a")], prune=True, project="other-team")
+    assert [v.name for v in registry.list_views()] == ["stats"]
+    assert [e.name for e in registry.list_entities()] == ["driver"]
+    assert registry.get_service("svc").features == ("stats:a",)
+    with pytest.raises(InvalidArgumentError, match="give the project"):
+        registry.apply([view("a")], prune=True)
+
+
+def test_a_removed_name_declared_again_is_restored_or_versioned(
+        registry: FeatureRegistry) -> None:
+    other = FeatureView("other", entities=[driver], source=FileSource("/o.parquet"),
+                        schema=[Field("x", Float64)], ttl=60)
+    registry.apply([view("a"), other], project="repo")
+    registry.apply([view("a")], prune=True, project="repo")
+    back = registry.apply([view("a"), other], project="repo")
+    assert _actions(back)["other"] == ("restore", 1)
+    assert registry.get_view("other").version == 1
+    assert registry.versions("other")[0]["removed_at"] is None
+    registry.apply([view("a")], prune=True, project="repo")
+    changed = FeatureView("other", entities=[driver], source=FileSource("/o.parquet"),
+                          schema=[Field("x", Float64), Field("y", Float64)])
+    again = registry.apply([view("a"), changed], project="repo")
+    assert _actions(again)["other"] == ("new_version", 2)
+    assert [v["removed_at"] for v in registry.versions("other")] == [None, None]
+    assert registry.get_view("other").features == ("x", "y")
+
+
+def test_prune_refuses_to_strand_a_service_or_on_demand_view(
+        registry: FeatureRegistry) -> None:
+    registry.apply([view("a"), ax], project="repo")
+    with pytest.raises(InvalidArgumentError, match=r"'svc' uses 'stats:a'.*remove it"):
+        registry.apply([FeatureService("svc", ["stats:a"])], prune=True, project="repo")
+    with pytest.raises(InvalidArgumentError, match="on demand feature view 'ax' uses"):
+        registry.apply([ax], prune=True, project="repo")
+    assert [v.name for v in registry.list_views()] == ["ax", "stats"]  # nothing written
+    pinned = FeatureService("svc", ["stats@1:a"])
+    registry.apply([pinned], prune=True, project="repo")  # a pinned version stays readable
+    assert [v.name for v in registry.list_views()] == []
+    assert registry.get_service("svc").features == ("stats@1:a",)

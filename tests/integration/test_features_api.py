@@ -118,3 +118,31 @@ def test_cli_plan_apply_materialize_get_online(tmp_path: Path) -> None:
         "'driver_hourly_stats'?"]
     missing = cli("features", "apply", str(tmp_path / "nope"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+@pytest.mark.slow
+def test_cli_apply_removes_what_the_repo_no_longer_declares(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    assert cli("features", "apply", str(repo)).returncode == 0
+    source = repo / "driver_repo.py"
+    text = source.read_text()
+    source.write_text(text[:text.index("driver_ranking = FeatureService(")])
+    plan = cli("features", "plan", str(repo))
+    assert plan.returncode == 0, plan.stderr
+    line = next(line for line in plan.stdout.splitlines() if "driver_ranking" in line)
+    assert [cell.strip() for cell in line.split("│")[1:5]] == [
+        "-", "service", "driver_ranking", "remove v1"]
+    kept = cli("features", "apply", str(repo), "--no-prune", "--json")
+    assert not json.loads(kept.stdout)["has_changes"]
+    assert "driver_ranking" in cli("features", "list").stdout
+    applied = cli("features", "apply", str(repo), "--json")
+    assert [(c["name"], c["action"]) for c in json.loads(applied.stdout)["changes"]
+            if c["action"] != "unchanged"] == [("driver_ranking", "remove")]
+    assert "driver_ranking" not in cli("features", "list").stdout
+    gone = cli("features", "get-online", "-s", "driver_ranking", "-e", "driver_id=1001")
+    assert gone.returncode == 1
+    assert gone.stderr.strip().splitlines() == [
+        "error: feature service 'driver_ranking' was removed on "
+        f"{gone.stderr.split(' removed on ')[1][:16]} UTC (the feature repo no longer declares "
+        "it); its versions stay readable by number (the newest is 1)"]

@@ -24,6 +24,12 @@ RepoArg = Annotated[str, typer.Argument(help="A feature repo: a folder of Python
 ViewsOpt = Annotated[list[str] | None, typer.Option("--view", help="Only this view "
                                                     "(repeatable; default: every online view).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per atomic write.")]
+PruneOpt = Annotated[bool, typer.Option(
+    "--prune/--no-prune", help="Remove the project's registered definitions that the repo "
+    "no longer declares (marked removed; their versions stay readable by number).")]
+ProjectOpt = Annotated[str | None, typer.Option(
+    "--project", help="The project the repo's definitions belong to (default: the repo "
+    "folder's name); pruning only ever removes this project's definitions.")]
 
 
 def _store() -> FeatureStore:
@@ -61,7 +67,8 @@ def _show_plan(plan: Any, as_json: bool, applied: bool) -> None:
     if as_json:
         typer.echo(dumps(plan.to_dict()))
         return
-    marks = {"create": "+", "new_version": "^", "update": "~", "unchanged": " "}
+    marks = {"create": "+", "new_version": "^", "update": "~", "unchanged": " ", "remove": "-",
+             "restore": "+"}
     rows = [[marks[c.action], c.kind, c.name, c.action.replace("_", " ")
              + (f" v{c.version}" if c.version and c.action != "update" else ""),
              "; ".join(c.details)] for c in plan.changes]
@@ -72,15 +79,18 @@ def _show_plan(plan: Any, as_json: bool, applied: bool) -> None:
 
 
 @app.command("plan")
-def plan(path: RepoArg, as_json: JsonOpt = False) -> None:
-    """Show what `apply` would change: new definitions, new versions, updates."""
-    _show_plan(_store().plan(path), as_json, applied=False)
+def plan(path: RepoArg, prune: PruneOpt = True, project: ProjectOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """Show what `apply` would change: new definitions, new versions, updates, removals."""
+    _show_plan(_store().plan(path, prune=prune, project=project), as_json, applied=False)
 
 
 @app.command("apply")
-def apply(path: RepoArg, as_json: JsonOpt = False) -> None:
-    """Store the repo's definitions (one transaction; a schema change makes a new version)."""
-    _show_plan(_store().apply(path), as_json, applied=True)
+def apply(path: RepoArg, prune: PruneOpt = True, project: ProjectOpt = None,
+          as_json: JsonOpt = False) -> None:
+    """Store the repo's definitions (one transaction; a schema change makes a new version)
+    and remove the project's definitions it no longer declares (unless --no-prune)."""
+    _show_plan(_store().apply(path, prune=prune, project=project), as_json, applied=True)
 
 
 @app.command("list")

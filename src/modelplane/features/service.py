@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane.core.config import Settings, get_settings
@@ -117,14 +118,31 @@ class FeatureStore:
                 self.offline.validate(obj)
         return items
 
-    def plan(self, objects: Iterable[Any] | str | os.PathLike[str]) -> Plan:
+    @staticmethod
+    def _project(objects: Iterable[Any] | str | os.PathLike[str], project: str | None
+                 ) -> str | None:
+        """The project given, else a repo path's folder name (None for objects)."""
+        if project is not None or not isinstance(objects, str | os.PathLike):
+            return project
+        path = Path(objects).resolve()
+        return (path if path.is_dir() else path.parent).name
+
+    def plan(self, objects: Iterable[Any] | str | os.PathLike[str], *, prune: bool = False,
+             project: str | None = None) -> Plan:
         """What ``apply`` would change (objects, or the path of a feature repo); a source
         without a declared column is an error naming it."""
-        return self.registry.plan(self._validated(objects))
+        return self.registry.plan(self._validated(objects), prune=prune,
+                                  project=self._project(objects, project))
 
-    def apply(self, objects: Iterable[Any] | str | os.PathLike[str]) -> Plan:
+    def apply(self, objects: Iterable[Any] | str | os.PathLike[str], *, prune: bool = False,
+              project: str | None = None) -> Plan:
         """Store definitions (objects, or the path of a feature repo) in one transaction;
-        DataFrame sources are kept in the artifact store first."""
+        DataFrame sources are kept in the artifact store first.
+
+        Definitions belong to ``project`` (for a repo path, its folder name by default).
+        With ``prune``, the objects are the whole project: its registered definitions that
+        they no longer declare are marked removed (their versions stay readable by number;
+        see :mod:`~modelplane.features.registry`)."""
         items = self._validated(objects)
         for obj in items:
             if isinstance(obj, FeatureView) and isinstance(obj.source, DataFrameSource) \
@@ -132,7 +150,7 @@ class FeatureStore:
                 digest = self.artifacts.put_bytes(obj.source.parquet_bytes())
                 if digest != obj.source.digest:
                     raise AssertionError("DataFrame source digest changed while storing it")
-        plan = self.registry.apply(items)
+        plan = self.registry.apply(items, prune=prune, project=self._project(objects, project))
         with self._lock:
             self._views.clear()
             self._plans.clear()

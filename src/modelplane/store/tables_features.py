@@ -4,6 +4,9 @@
 - ``feature_views``: batch and on-demand views; a new row (version) per schema hash, older
   versions kept readable; other changes (source, TTL, tags) update the newest version.
 - ``feature_services``: a new version when the list of features changes.
+- ``project`` and ``removed_at`` (on those three): the feature repo that last applied a
+  definition, and when ``apply`` pruned it (its repo no longer declares it; set on every
+  row of the name). Removed rows stay, so pinned versions remain readable.
 - ``feature_materializations``: every materialization or push of a view version (window,
   rows written, the profile of the values written).
 - ``feature_watermarks``: how far ``materialize_incremental`` has gone, per view version.
@@ -31,6 +34,8 @@ feature_entities = Table(
     Column("spec", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("project", String(128), nullable=True),
+    Column("removed_at", TS, nullable=True),
 )
 
 feature_views = Table(
@@ -44,6 +49,8 @@ feature_views = Table(
     Column("spec", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("project", String(128), nullable=True),
+    Column("removed_at", TS, nullable=True),
     UniqueConstraint("name", "version"),
 )
 
@@ -57,6 +64,8 @@ feature_services = Table(
     Column("spec", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("project", String(128), nullable=True),
+    Column("removed_at", TS, nullable=True),
     UniqueConstraint("name", "version"),
 )
 
