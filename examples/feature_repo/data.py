@@ -1,7 +1,9 @@
-"""Generate the example's data: hourly statistics of 50 drivers over the last 3 days.
+"""Generate the example's data: hourly statistics of 50 drivers over the last 3 days, and a
+profile per driver (an embedding, home zones and a small avatar: list and bytes features).
 
-Written once to ``data/driver_stats.parquet`` (numpy only, no download); run it directly to
-regenerate. Timestamps end at the time of generation, so the latest values are fresh.
+Written once to ``data/driver_stats.parquet`` and ``data/driver_profiles.parquet`` (numpy
+only, no download); run it directly to regenerate. Timestamps end at the time of
+generation, so the latest values are fresh.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DRIVER_STATS = HERE / "data" / "driver_stats.parquet"
+DRIVER_PROFILES = HERE / "data" / "driver_profiles.parquet"
+ZONES = ["north", "south", "east", "west", "airport", "centre"]
 
 
 def ensure_data(*, force: bool = False) -> Path:
@@ -45,5 +49,33 @@ def ensure_data(*, force: bool = False) -> Path:
     return DRIVER_STATS
 
 
+def ensure_profiles(*, force: bool = False) -> Path:
+    if DRIVER_PROFILES.exists() and not force:
+        return DRIVER_PROFILES
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(11)
+    drivers = np.arange(1001, 1051)
+    now = datetime.now(UTC).replace(microsecond=0)
+    embedding = rng.standard_normal((len(drivers), 8)).astype(np.float32)
+    table = pa.table({
+        "driver_id": drivers,
+        "event_timestamp": pa.array([now - timedelta(days=1)] * len(drivers),
+                                    pa.timestamp("us", tz="UTC")),
+        "embedding": pa.array(list(embedding), pa.list_(pa.float32())),
+        "home_zones": pa.array([list(rng.choice(ZONES, rng.integers(1, 4), replace=False))
+                                for _ in drivers], pa.list_(pa.string())),
+        "avatar": pa.array([rng.bytes(16) for _ in drivers], pa.binary()),
+    })
+    DRIVER_PROFILES.parent.mkdir(parents=True, exist_ok=True)
+    tmp = DRIVER_PROFILES.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(DRIVER_PROFILES)
+    return DRIVER_PROFILES
+
+
 if __name__ == "__main__":
     print(ensure_data(force=True))
+    print(ensure_profiles(force=True))

@@ -1,5 +1,5 @@
-"""Feature definitions of the example repo: one entity, a batch view over Parquet, an
-on-demand view and a feature service.
+"""Feature definitions of the example repo: one entity, two batch views over Parquet (one
+with list and bytes features), an on-demand view and a feature service.
 
     modelplane features plan examples/feature_repo
     modelplane features apply examples/feature_repo
@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from data import ensure_data
+from data import ensure_data, ensure_profiles
 
 from modelplane.features import (
+    Array,
+    Bytes,
     Entity,
     FeatureService,
     FeatureView,
     Field,
     FileSource,
+    Float32,
     Float64,
     Int64,
     RequestSource,
+    String,
     on_demand_feature_view,
 )
 
@@ -42,6 +46,19 @@ driver_stats = FeatureView(
     owner="fleet-ml",
     tags={"team": "fleet"},
     description="Hourly statistics per driver.",
+)
+
+driver_profile = FeatureView(
+    "driver_profile",
+    entities=[driver],
+    source=FileSource(ensure_profiles()),
+    schema=[
+        Field("embedding", Array(Float32), "Learned driver embedding (8 floats)."),
+        Field("home_zones", Array(String), "Zones the driver usually works in."),
+        Field("avatar", Bytes, "A 16-byte avatar hash (base64 over HTTP)."),
+    ],
+    owner="fleet-ml",
+    description="Slowly changing driver profile: list and bytes features.",
 )
 
 trip = RequestSource("trip", [Field("trip_km", Float64)])

@@ -3,6 +3,7 @@ features`` command."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from collections.abc import Callable
@@ -91,13 +92,20 @@ def test_cli_plan_apply_materialize_get_online(tmp_path: Path) -> None:
     plan = cli("features", "plan", str(repo), "--json")
     assert plan.returncode == 0, plan.stderr
     assert {c["name"]: c["action"] for c in json.loads(plan.stdout)["changes"]} == {
-        "driver": "create", "driver_hourly_stats": "create", "trip_scores": "create",
-        "driver_ranking": "create"}
+        "driver": "create", "driver_hourly_stats": "create", "driver_profile": "create",
+        "trip_scores": "create", "driver_ranking": "create"}
     assert cli("features", "apply", str(repo)).returncode == 0
     assert "no changes" in cli("features", "plan", str(repo)).stdout
     done = cli("features", "materialize-incremental", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)[0]["rows"] == 50
+    assert [r["rows"] for r in json.loads(done.stdout)] == [50, 50]
+    profile = cli("features", "get-online", "-f", "driver_profile:embedding", "-f",
+                  "driver_profile:home_zones", "-f", "driver_profile:avatar", "-e",
+                  "driver_id=1001", "--json")
+    assert profile.returncode == 0, profile.stderr
+    values = {k: v["values"][0] for k, v in json.loads(profile.stdout)["features"].items()}
+    assert len(values["embedding"]) == 8 and values["home_zones"]
+    assert len(base64.b64decode(values["avatar"])) == 16
     online = cli("features", "get-online", "-s", "driver_ranking", "-e", "driver_id=1001,7",
                  "-e", "trip_km=2,3", "--json")
     assert online.returncode == 0, online.stderr
@@ -115,7 +123,7 @@ def test_cli_plan_apply_materialize_get_online(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
         "error: feature view 'driver_hourly_stat' not found; did you mean "
-        "'driver_hourly_stats'?"]
+        "'driver_hourly_stats', 'driver_profile'?"]
     missing = cli("features", "apply", str(tmp_path / "nope"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
@@ -146,3 +154,42 @@ def test_cli_apply_removes_what_the_repo_no_longer_declares(tmp_path: Path) -> N
         "error: feature service 'driver_ranking' was removed on "
         f"{gone.stderr.split(' removed on ')[1][:16]} UTC (the feature repo no longer declares "
         "it); its versions stay readable by number (the newest is 1)"]
+
+
+def test_list_and_bytes_features_over_http(start_server: Callable[..., LiveServer]) -> None:
+    import base64
+
+    from modelplane.features import Array, Bytes, Float32, String
+
+    t = pd.Timestamp(NOW)
+    frame = pd.DataFrame({"driver_id": [1], "event_timestamp": [t],
+                          "embedding": [[0.5, 1.5]], "tags": [["a", "b"]],
+                          "blob": [b"\x00\x01"]})
+    view = FeatureView("rich", entities=[Entity("driver", join_keys=["driver_id"])],
+                       source=frame, schema=[Field("embedding", Array(Float32)),
+                                             Field("tags", Array(String)), Field("blob", Bytes)])
+    store = FeatureStore()
+    store.apply([view])
+    store.materialize(NOW - timedelta(days=1), NOW)
+    store.close()
+    features = ["rich:embedding", "rich:tags", "rich:blob"]
+    with start_server().client() as http:
+        pushed = http.post("/api/v1/features/views/rich/push", json={"columns": {
+            "driver_id": [2], "event_timestamp": [NOW.isoformat()], "embedding": [[1, 2]],
+            "tags": [[]], "blob": [base64.b64encode(b"\xff\xfe").decode()]}})
+        assert pushed.status_code == 200, pushed.text
+        got = http.post("/api/v1/features/online", json={
+            "features": features, "entities": {"driver_id": [1, 2, 3]}})
+        assert got.status_code == 200, got.text
+        out = got.json()["features"]
+        assert out["embedding"]["values"] == [[0.5, 1.5], [1.0, 2.0], None]
+        assert out["tags"]["values"] == [["a", "b"], [], None]
+        assert out["blob"]["values"] == ["AAE=", "//4=", None]
+        bad = http.post("/api/v1/features/views/rich/push", json={"columns": {
+            "driver_id": [3], "event_timestamp": [NOW.isoformat()], "embedding": [["x"]],
+            "tags": [["a"]], "blob": ["AAE="]}})
+        assert bad.status_code == 422 and "'embedding'" in bad.json()["error"]["message"]
+        not_b64 = http.post("/api/v1/features/views/rich/push", json={"columns": {
+            "driver_id": [3], "event_timestamp": [NOW.isoformat()], "embedding": [[1.0]],
+            "tags": [["a"]], "blob": ["%%%"]}})
+        assert not_b64.status_code == 422 and "base64" in not_b64.json()["error"]["message"]

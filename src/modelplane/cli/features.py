@@ -256,6 +256,8 @@ def get_online(
     if as_json:
         typer.echo(dumps(result.to_json()))
         return
+    from modelplane.features.lookup import json_value  # bytes as base64, as over HTTP
+
     names = list(result.entities)
     rows = []
     n = len(next(iter(result.entities.values()), []))
@@ -264,7 +266,7 @@ def get_online(
         for name in result.values:
             status = result.statuses[name][i]
             value = result.values[name][i]
-            row.append(value if status == "present" else f"({status})")
+            row.append(json_value(value) if status == "present" else f"({status})")
         rows.append(row)
     print_all(_table("online features", names + list(result.values), rows))
 

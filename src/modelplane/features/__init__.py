@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 from modelplane.features.definitions import (
+    Array,
     Bool,
+    Bytes,
     DataFrameSource,
     Entity,
     FeatureService,
@@ -27,7 +29,9 @@ from modelplane.features.definitions import (
 from modelplane.features.service import FeatureStore
 
 __all__ = [
+    "Array",
     "Bool",
+    "Bytes",
     "DataFrameSource",
     "Entity",
     "FeatureService",

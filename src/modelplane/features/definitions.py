@@ -80,7 +80,9 @@ def array_item(dtype: str) -> str | None:
     return None
 
 
-DTYPES = (Int32, Int64, Float32, Float64, Bool, String, Timestamp)
+#: every feature dtype: the scalars, and lists of the item dtypes
+DTYPES = (Int32, Int64, Float32, Float64, Bool, String, Bytes, Timestamp,
+          *(f"array<{t}>" for t in ITEM_DTYPES))
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 _COLUMN = re.compile(r"^[^\x00-\x1f:@\"]{1,256}$")
 
@@ -148,7 +150,8 @@ class _Definition(abc.ABC):
 
 
 class Field:
-    """A typed column of a view: ``Field("conv_rate", Float64, "conversion rate")``."""
+    """A typed column of a view: ``Field("conv_rate", Float64, "conversion rate")``,
+    ``Field("embedding", Array(Float32))``, ``Field("thumbnail", Bytes)``."""
 
     __slots__ = ("description", "dtype", "name")
 

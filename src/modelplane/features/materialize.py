@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane.core.errors import InvalidArgumentError
 from modelplane.core.timeutil import utcnow
-from modelplane.features.lookup import _us_to_datetime, namespace
+from modelplane.features.definitions import Bytes, Timestamp, array_item
+from modelplane.features.lookup import _us_to_datetime, decode_payload, namespace
 from modelplane.features.offline import CREATED, KEY, PAYLOAD, TS_US, arrow_type, q
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
 _COMPATIBLE = {
     "int32": ("integer",), "int64": ("integer",), "float32": ("integer", "floating"),
     "float64": ("integer", "floating"), "bool": ("boolean",), "string": ("string",),
-    "timestamp": ("timestamp", "date"),
+    "bytes": ("binary",), "timestamp": ("timestamp", "date"),
 }
 
 
@@ -122,7 +124,22 @@ def _kind(t: pa.DataType) -> str:
             return kind
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "string"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "binary"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return "list"
     return str(t)
+
+
+def _fits(dtype: str, t: pa.DataType) -> bool:
+    """Whether an Arrow column of type ``t`` can be cast to ``dtype`` without guessing (a
+    list to a list dtype whose items fit)."""
+    kind, item = _kind(t), array_item(dtype)
+    if kind == "null":
+        return True
+    if item is not None:
+        return kind == "list" and _fits(item, t.value_type)  # type: ignore[attr-defined]
+    return kind in _COMPATIBLE[dtype]
 
 
 def typed_rows(view: FeatureView, data: Any) -> pa.Table:
@@ -144,11 +161,11 @@ def typed_rows(view: FeatureView, data: Any) -> pa.Table:
                 f"push to {view.name!r}: no column {name!r}; it needs "
                 f"{', '.join(repr(n) for n, _ in wanted)}", details={"field": name})
         column = table.column(name)
-        kind = _kind(column.type)
-        if kind != "null" and kind not in _COMPATIBLE[dtype]:
+        if not _fits(dtype, column.type):
+            kind = _kind(column.type)
             raise InvalidArgumentError(
                 f"push to {view.name!r}: column {name!r} is "
-                f"{'string' if kind == 'string' else column.type}, expected {dtype}",
+                f"{kind if kind in ('string', 'binary') else column.type}, expected {dtype}",
                 details={"field": name, "dtype": dtype, "got": str(column.type)})
         try:
             columns[name] = column.cast(arrow_type(dtype), safe=dtype != "timestamp")
@@ -162,6 +179,47 @@ def typed_rows(view: FeatureView, data: Any) -> pa.Table:
     else:
         columns[CREATED] = pa.array([utcnow()] * table.num_rows, arrow_type("timestamp"))
     return pa.table(columns)
+
+
+def json_columns(view: FeatureView, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
+    """Rows sent as JSON columns (the REST push body) as an Arrow table: a ``bytes``
+    feature's values are base64 text (standard alphabet, padded), times ISO-8601 text;
+    lists are JSON arrays. A value that cannot be read is an error naming its column."""
+    import pyarrow as pa
+
+    dtypes = {f.name: f.dtype for f in view.schema}
+    for name in (view.timestamp_field, view.created_timestamp_field):
+        if name:
+            dtypes[name] = Timestamp
+    arrays = {}
+    for name, values in columns.items():
+        dtype = dtypes.get(name)
+        if dtype == Bytes:
+            values = [_from_base64(name, v) for v in values]
+        try:
+            array = pa.array(values)
+            if dtype == Timestamp and pa.types.is_string(array.type):
+                array = array.cast(pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise InvalidArgumentError(f"push to {view.name!r}: column {name!r}: {exc}",
+                                       details={"field": name}) from exc
+        arrays[name] = array
+    if len({len(a) for a in arrays.values()}) > 1:
+        raise InvalidArgumentError(f"push to {view.name!r}: every column needs the same "
+                                   "number of values", details={"field": "columns"})
+    return pa.table(arrays)
+
+
+def _from_base64(column: str, value: Any) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidArgumentError(f"column {column!r} holds bytes: expected base64 text, got "
+                                   f"{str(value)[:40]!r}", details={"field": column}) from None
 
 
 def push(offline: OfflineStore, online: OnlineStore, registry: FeatureRegistry,
@@ -214,11 +272,15 @@ class ConsistencyReport:
 
 
 def _same(a: list[Any], b: list[Any]) -> bool:
+    """Equal values, NaN equal to NaN, lists item by item."""
     if len(a) != len(b):
         return False
     for x, y in zip(a, b, strict=True):
-        if x != y and not (isinstance(x, float) and isinstance(y, float)
-                           and math.isnan(x) and math.isnan(y)):
+        if isinstance(x, list) and isinstance(y, list):
+            if not _same(x, y):
+                return False
+        elif x != y and not (isinstance(x, float) and isinstance(y, float)
+                             and math.isnan(x) and math.isnan(y)):
             return False
     return True
 
@@ -239,7 +301,7 @@ def check_consistency(offline: OfflineStore, online: OnlineStore, view: FeatureV
     found = online.read(namespace(view), keys) if keys else []
     report = ConsistencyReport(view.name, view.version or 0, len(keys), 0)
     for key, ts, payload, hit in zip(keys, stamps, payloads, found, strict=True):
-        kind = _compare(ts, json.loads(payload), hit)
+        kind = _compare(ts, decode_payload(payload), hit)
         if kind is None:
             report.consistent += 1
             continue
@@ -248,8 +310,8 @@ def check_consistency(offline: OfflineStore, online: OnlineStore, view: FeatureV
             report.examples.append({
                 "key": key, "kind": kind, "offline_event_timestamp": _us_to_datetime(ts),
                 "online_event_timestamp": _us_to_datetime(hit[0]) if hit else None,
-                "offline": dict(zip(view.features, json.loads(payload), strict=True)),
-                "online": dict(zip(view.features, json.loads(hit[1]), strict=True))
+                "offline": dict(zip(view.features, decode_payload(payload), strict=True)),
+                "online": dict(zip(view.features, decode_payload(hit[1]), strict=True))
                 if hit else None})
     return report
 
@@ -261,4 +323,4 @@ def _compare(ts: int, offline: list[Any], hit: tuple[int, Any] | None) -> str | 
         return "stale"
     if hit[0] > ts:
         return "newer"
-    return None if _same(offline, json.loads(hit[1])) else "mismatched"
+    return None if _same(offline, decode_payload(hit[1])) else "mismatched"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane.core.errors import InvalidArgumentError, StorageUnavailableError
 from modelplane.features.definitions import (
+    ITEM_DTYPES,
+    Array,
     Bool,
+    Bytes,
     DataFrameSource,
     FeatureView,
     FileSource,
@@ -35,6 +39,7 @@ from modelplane.features.definitions import (
     Int64,
     String,
     Timestamp,
+    array_item,
 )
 
 if TYPE_CHECKING:
@@ -46,18 +51,37 @@ if TYPE_CHECKING:
 
 __all__ = ["OfflineStore", "arrow_type", "q"]
 
-SQL_TYPES = {Int32: "INTEGER", Int64: "BIGINT", Float32: "FLOAT", Float64: "DOUBLE",
-             Bool: "BOOLEAN", String: "VARCHAR", Timestamp: "TIMESTAMPTZ"}
+_SCALAR_SQL = {Int32: "INTEGER", Int64: "BIGINT", Float32: "FLOAT", Float64: "DOUBLE",
+               Bool: "BOOLEAN", String: "VARCHAR", Bytes: "BLOB", Timestamp: "TIMESTAMPTZ"}
+#: DuckDB type of each dtype; a list is ``ITEM[]`` (``array<float32>`` -> ``FLOAT[]``)
+SQL_TYPES = {**_SCALAR_SQL, **{Array(t): f"{_SCALAR_SQL[t]}[]" for t in ITEM_DTYPES}}
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "UHUGEINT")
 _ACCEPTS = {
     Int32: _NUMERIC, Int64: _NUMERIC,
     Float32: (*_NUMERIC, "FLOAT", "DOUBLE", "DECIMAL"),
     Float64: (*_NUMERIC, "FLOAT", "DOUBLE", "DECIMAL"),
-    Bool: ("BOOLEAN",), String: ("VARCHAR",),
+    Bool: ("BOOLEAN",), String: ("VARCHAR",), Bytes: ("BLOB",),
     Timestamp: ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS",
                 "TIMESTAMP_S", "DATE"),
 }
+_LIST = re.compile(r"^(.*)\[\d*\]$")  # DOUBLE[] (a list) or DOUBLE[3] (a fixed-size array)
+
+
+def accepts(dtype: str, found: str) -> bool:
+    """Whether a source column of DuckDB type ``found`` can hold ``dtype`` (a list dtype
+    takes a list or fixed-size array of a type its item dtype accepts)."""
+    item = array_item(dtype)
+    if item is not None:
+        match = _LIST.match(found)
+        return match is not None and _LIST.match(match.group(1)) is None \
+            and accepts(item, match.group(1))
+    if _LIST.match(found):
+        return False
+    wanted = _ACCEPTS[dtype]
+    return found.split("(")[0] in wanted or found.startswith(wanted)
+
+
 _DESCRIBED = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 KEY_SEP = "\x1f"
 TS, CREATED, ROW, KEY, TS_US, PAYLOAD = ("__mp_ts", "__mp_created", "__mp_row", "__mp_key",
@@ -76,9 +100,22 @@ def _literal(value: str) -> str:
 def arrow_type(dtype: str) -> pa.DataType:
     import pyarrow as pa
 
+    item = array_item(dtype)
+    if item is not None:
+        return pa.list_(arrow_type(item))
     return {Int32: pa.int32(), Int64: pa.int64(), Float32: pa.float32(),
-            Float64: pa.float64(), Bool: pa.bool_(), String: pa.string(),
+            Float64: pa.float64(), Bool: pa.bool_(), String: pa.string(), Bytes: pa.binary(),
             Timestamp: pa.timestamp("us", tz="UTC")}[dtype]
+
+
+def _json_sql(name: str, dtype: str) -> str:
+    """A value as the online stores keep it in a row's JSON array: times as epoch
+    microseconds, bytes as base64, the rest (lists included) as JSON has them."""
+    if dtype == Timestamp:
+        return f"epoch_us({q(name)})"
+    if dtype == Bytes:
+        return f"to_base64({q(name)})"
+    return q(name)
 
 
 def _fetch_arrow(relation: Any) -> pa.Table:
@@ -219,8 +256,7 @@ class OfflineStore:
                     f"{what}); it has {', '.join(repr(c) for c in columns)}",
                     details={"field": column, "view": view.name})
             found = columns[column]
-            base = found.split("(")[0]
-            if base not in _ACCEPTS[dtype] and not found.startswith(_ACCEPTS[dtype]):
+            if not accepts(dtype, found):
                 raise InvalidArgumentError(
                     f"feature view {view.name!r}: column {column!r} of {where} is {found}, "
                     f"which cannot hold its declared dtype {dtype}",
@@ -409,8 +445,7 @@ class OfflineStore:
         keys = [q(k) for k in view.join_keys]
         key_expr = (f"CAST({keys[0]} AS VARCHAR)" if len(keys) == 1 else
                     f"concat_ws(chr(31), {', '.join(f'CAST({k} AS VARCHAR)' for k in keys)})")
-        values = [f"epoch_us({q(f.name)})" if f.dtype == Timestamp else q(f.name)
-                  for f in view.schema]
+        values = [_json_sql(f.name, f.dtype) for f in view.schema]
         order = f"{TS} DESC" + (f", {CREATED} DESC NULLS LAST" if has_created else "")
         not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys) + f" AND {TS} IS NOT NULL"
         where = f"WHERE {not_null}" + (f" AND {where}" if where else "")

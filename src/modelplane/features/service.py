@@ -287,6 +287,14 @@ class FeatureStore:
 
         return push(self.offline, self.online, self.registry, self._batch_view(view), data)
 
+    def push_json(self, view: str, columns: Mapping[str, Sequence[Any]]) -> int:
+        """:meth:`push` for rows sent as JSON columns (the REST API): a ``bytes`` feature's
+        values as base64 text, times as ISO-8601 text, lists as arrays."""
+        from modelplane.features.materialize import json_columns
+
+        found = self._batch_view(view)
+        return self.push(found, json_columns(found, columns))
+
     def validate_consistency(self, view: str | FeatureView, sample: int = 1000
                              ) -> ConsistencyReport:
         """Compare the online rows of up to ``sample`` random entities with their offline

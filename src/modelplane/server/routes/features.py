@@ -53,21 +53,9 @@ def get_online_features(store: FeatureStoreDep, body: OnlineFeaturesRequest) -> 
 
 @router.post("/views/{name}/push", response_model=PushOut)
 def push(store: FeatureStoreDep, name: str, body: PushRequest) -> PushOut:
-    """Write fresh rows online and to the view's offline log."""
-    import pyarrow as pa
-
-    from modelplane.core.errors import InvalidArgumentError
-
-    try:
-        table = pa.table(body.columns)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InvalidArgumentError(f"columns: {exc}", details={"field": "columns"}) from exc
-    view = store.get_feature_view(name)
-    timestamp = getattr(view, "timestamp_field", None)
-    if timestamp in body.columns and pa.types.is_string(table.column(timestamp).type):
-        table = table.set_column(table.column_names.index(timestamp), timestamp,
-                                 table.column(timestamp).cast(pa.timestamp("us", tz="UTC")))
-    return PushOut(view=name, rows=store.push(name, table))
+    """Write fresh rows online and to the view's offline log (``bytes`` features as base64
+    text, times as ISO-8601 text)."""
+    return PushOut(view=name, rows=store.push_json(name, body.columns))
 
 
 @router.get("/views", response_model=list[FeatureViewOut])

@@ -35,6 +35,9 @@ class OnlineFeaturesRequest(_In):
 
 
 class OnlineFeatureOut(BaseModel):
+    """``values`` in JSON: lists as arrays, ``bytes`` as base64 text, times ISO-8601,
+    NaN and infinities as null."""
+
     values: list[Any]
     statuses: list[str]
     event_timestamps: list[datetime | None]
@@ -46,7 +49,8 @@ class OnlineFeaturesOut(BaseModel):
 
 
 class PushRequest(_In):
-    """Rows as columns: each of the view's join keys, its timestamp field and features."""
+    """Rows as columns: each of the view's join keys, its timestamp field (ISO-8601) and
+    features (``bytes`` as base64 text, lists as arrays)."""
 
     columns: dict[str, list[Any]] = Field(min_length=1)
 
