@@ -111,9 +111,12 @@ def serve(
 
     # no X-Forwarded-* rewriting (nothing here reads the client address) and no Server
     # header: both are per-request work a model server does not need
-    uvicorn.run(target, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, proxy_headers=False,
-                server_header=False)
+    from modelplane.serving.workershare import shared_folder
+
+    with shared_folder(workers):  # /metrics of any worker answers for all of them
+        uvicorn.run(target, factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False, proxy_headers=False,
+                    server_header=False)
 
 
 def predict(

@@ -59,12 +59,8 @@ def server(
         from modelplane.cli.serve import export_spec
 
         target = export_spec(list(serve), serving_only=False, log_level=log_level)
-    uvicorn.run(
-        target,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-    )
+    from modelplane.serving.workershare import shared_folder
+
+    with shared_folder(workers):  # /metrics of any worker answers for all of them
+        uvicorn.run(target, factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False)

@@ -128,7 +128,13 @@ class DeploymentRouter:
         self._resolved: dict[tuple[str, str], int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         if registry is not None:  # the app's /metrics registry
-            registry.register(_Collector(self))
+            collector = _Collector(self)
+            registry.register(collector)
+            from modelplane.serving.workershare import from_env
+
+            share = from_env()  # --workers N: /metrics answers for every worker
+            if share is not None:
+                share.add("deployments", collector.snapshot)
 
     @property
     def service(self) -> DeploymentService:
@@ -343,17 +349,36 @@ class _Collector:
     def describe(self) -> list[Any]:
         return []
 
+    def snapshot(self) -> dict[str, Any]:
+        router = self.router
+        return {"counts": [[*k, n] for k, n in list(router.counts.items())],
+                "dropped": router.shadow_dropped, "failed": router.shadow_failed}
+
     def collect(self) -> Iterator[Any]:
+        """This replica's figures; with ``--workers``, every worker's summed (see
+        ``serving.workershare``)."""
         from prometheus_client.core import CounterMetricFamily
 
+        from modelplane.serving.workershare import from_env
+
+        share = from_env()
+        snapshots = ([data for _, data in share.gather("deployments")] if share is not None
+                     else [self.snapshot()])
+        counts: dict[tuple[str, str, str, int], int] = {}
+        totals = {"dropped": 0, "failed": 0}
+        for data in snapshots:
+            for name, variant, version, status, n in data["counts"]:
+                key = (name, variant, version, status)
+                counts[key] = counts.get(key, 0) + n
+            for what in totals:
+                totals[what] += data[what]
         family = CounterMetricFamily("modelplane_deployment_requests",
                                      "Requests answered through a deployment, per variant.",
                                      labels=["deployment", "variant", "version", "status"])
-        for (name, variant, version, status), n in sorted(self.router.counts.items()):
+        for (name, variant, version, status), n in sorted(counts.items()):
             family.add_metric([name, variant, version, str(status)], n)
         yield family
-        for what, value in (("dropped", self.router.shadow_dropped),
-                            ("failed", self.router.shadow_failed)):
+        for what, value in totals.items():
             yield CounterMetricFamily(f"modelplane_deployment_shadow_{what}",
                                       f"Shadow copies {what}.", value=value)
 

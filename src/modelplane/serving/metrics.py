@@ -21,15 +21,15 @@ modelplane_serving_model_loaded                    gauge      model, version (1 
 The figures are plain Python numbers updated on the event loop (the only thread that
 touches them) and turned into metric families when scraped: the prediction path pays
 a dict lookup and an addition per figure, not prometheus-client's per-sample locks.
-Several ``--workers`` processes each keep their own figures (prometheus-client's
-multiprocess mode is not wired); scrape each replica, or run one worker per replica.
+With ``--workers N`` each worker keeps its own figures and publishes them to the
+server's shared folder (see ``workershare``); a scrape of any worker answers the sum.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -38,6 +38,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from modelplane.serving.workershare import WorkerShare
 
 __all__ = ["ServingMetrics"]
 
@@ -59,14 +62,6 @@ class _Histogram:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.count += 1
-
-    def buckets(self) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            running += count
-            out.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
-        return out
 
 
 class _Counter:
@@ -91,6 +86,7 @@ class ServingMetrics(Collector):
         self._hits: dict[str, _Counter] = {}
         self._misses: dict[str, _Counter] = {}
         self._load_seconds: dict[tuple[str, str], float] = {}
+        self._share: WorkerShare | None = None
         self.registry.register(self)
 
     # -- recording (event loop) ---------------------------------------------------------
@@ -122,34 +118,57 @@ class ServingMetrics(Collector):
         self._load_seconds.pop((model, version), None)
 
     # -- exposition ---------------------------------------------------------------------
+    def share(self, workers: WorkerShare) -> None:
+        """Answer scrapes for every worker of the server (see ``workershare``)."""
+        self._share = workers
+        workers.add("serving", self.snapshot)
+
+    def snapshot(self) -> dict[str, Any]:
+        """This process's figures as plain data (copies: safe from another thread)."""
+        return {
+            "requests": [[m, v, s, n] for (m, v, s), n in list(self._requests.items())],
+            "latency": {m: [list(h.counts), h.sum] for m, h in list(self._latency.items())},
+            "batches": {m: [list(h.counts), h.sum] for m, h in list(self._batches.items())},
+            "queues": {m: float(depth()) for m, depth in list(self._queues.items())},
+            "hits": {m: c.value for m, c in list(self._hits.items())},
+            "misses": {m: c.value for m, c in list(self._misses.items())},
+            "load": [[m, v, s] for (m, v), s in list(self._load_seconds.items())],
+        }
+
     def describe(self) -> list[Any]:
         return []  # families vary with what is served; nothing to check at registration
 
     def collect(self) -> Iterator[Any]:
+        if self._share is None:
+            return self._families(self.snapshot())
+        return self._families(_merge(self._share.gather("serving")))
+
+    def _families(self, data: dict[str, Any]) -> Iterator[Any]:
         requests = CounterMetricFamily("modelplane_serving_requests",
                                        "Prediction requests answered.",
                                        labels=["model", "version", "status"])
-        for (model, version, status), value in sorted(self._requests.items()):
+        for model, version, status, value in sorted(data["requests"]):
             requests.add_metric([model, version, str(status)], value)
         yield requests
-        yield self._histograms("modelplane_serving_request_duration_seconds",
-                               "Time from request start to response, in seconds.",
-                               self._latency)
-        yield self._histograms("modelplane_serving_batch_size",
-                               "Rows per model call after dynamic batching.", self._batches)
+        yield _histograms("modelplane_serving_request_duration_seconds",
+                          "Time from request start to response, in seconds.",
+                          data["latency"], LATENCY_BUCKETS)
+        yield _histograms("modelplane_serving_batch_size",
+                          "Rows per model call after dynamic batching.", data["batches"],
+                          BATCH_BUCKETS)
         queue = GaugeMetricFamily("modelplane_serving_queue_depth",
                                   "Rows waiting for the model.", labels=["model"])
-        for model, depth in sorted(self._queues.items()):
-            queue.add_metric([model], depth())
+        for model, depth in sorted(data["queues"].items()):
+            queue.add_metric([model], depth)
         yield queue
-        for name, text, counters in (
+        for name, text, key in (
                 ("modelplane_serving_cache_hits", "Requests answered from the prediction "
-                 "cache.", self._hits),
+                 "cache.", "hits"),
                 ("modelplane_serving_cache_misses", "Cacheable requests the prediction "
-                 "cache did not hold.", self._misses)):
+                 "cache did not hold.", "misses")):
             family = CounterMetricFamily(name, text, labels=["model"])
-            for model, counter in sorted(counters.items()):
-                family.add_metric([model], counter.value)
+            for model, value in sorted(data[key].items()):
+                family.add_metric([model], value)
             yield family
         load = GaugeMetricFamily("modelplane_serving_model_load_duration_seconds",
                                  "Time to fetch, verify, load and warm up a version.",
@@ -157,15 +176,51 @@ class ServingMetrics(Collector):
         loaded = GaugeMetricFamily("modelplane_serving_model_loaded",
                                    "1 for each version loaded and answering requests.",
                                    labels=["model", "version"])
-        for (model, version), seconds in sorted(self._load_seconds.items()):
+        for model, version, seconds in sorted(data["load"]):
             load.add_metric([model, version], seconds)
             loaded.add_metric([model, version], 1)
         yield load
         yield loaded
 
-    @staticmethod
-    def _histograms(name: str, text: str, by_model: dict[str, _Histogram]) -> Any:
-        family = HistogramMetricFamily(name, text, labels=["model"])
-        for model, histogram in sorted(by_model.items()):
-            family.add_metric([model], histogram.buckets(), histogram.sum)
-        return family
+
+def _histograms(name: str, text: str, by_model: dict[str, Any],
+                bounds: tuple[float, ...]) -> Any:
+    family = HistogramMetricFamily(name, text, labels=["model"])
+    edges = [*(repr(float(b)) for b in bounds), "+Inf"]
+    for model, (counts, total) in sorted(by_model.items()):
+        running, buckets = 0, []
+        for edge, count in zip(edges, counts, strict=True):
+            running += count
+            buckets.append((edge, running))
+        family.add_metric([model], buckets, total)
+    return family
+
+
+def _merge(snapshots: list[tuple[bool, dict[str, Any]]]) -> dict[str, Any]:
+    """The sum of the workers' snapshots: counters and histograms of every worker, the
+    gauges of the live ones (queue depths add up; a version counts as loaded once)."""
+    requests: dict[tuple[str, str, int], int] = {}
+    hists: dict[str, dict[str, list[Any]]] = {"latency": {}, "batches": {}}
+    counters: dict[str, dict[str, int]] = {"hits": {}, "misses": {}}
+    queues: dict[str, float] = {}
+    load: dict[tuple[str, str], float] = {}
+    for live, data in snapshots:
+        for model, version, status, n in data.get("requests", []):
+            key = (model, version, status)
+            requests[key] = requests.get(key, 0) + n
+        for kind, merged in hists.items():
+            for model, (counts, total) in data.get(kind, {}).items():
+                have = merged.get(model)
+                merged[model] = ([counts, total] if have is None else
+                                 [[a + b for a, b in zip(have[0], counts, strict=True)],
+                                  have[1] + total])
+        for kind, merged_counts in counters.items():
+            for model, n in data.get(kind, {}).items():
+                merged_counts[model] = merged_counts.get(model, 0) + n
+        if live:
+            for model, depth in data.get("queues", {}).items():
+                queues[model] = queues.get(model, 0.0) + depth
+            for model, version, seconds in data.get("load", []):
+                load[(model, version)] = max(seconds, load.get((model, version), 0.0))
+    return {"requests": [[*k, n] for k, n in requests.items()], **hists, **counters,
+            "queues": queues, "load": [[m, v, s] for (m, v), s in load.items()]}

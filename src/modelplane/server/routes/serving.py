@@ -302,6 +302,11 @@ def install_serving(app: FastAPI, settings: Settings, serve: list[Any] | None = 
     registry = getattr(app.state, "metrics_registry", None)
     metrics = ServingMetrics(registry)
     app.state.metrics_registry = metrics.registry
+    from modelplane.serving.workershare import from_env
+
+    workers = from_env()  # --workers N: /metrics answers for every worker
+    if workers is not None:
+        metrics.share(workers)
     specs = [ServeSpec.of(s, **(defaults or {})) for s in serve or []]
     runtime = ModelRuntime(specs, client=Client(settings), metrics=metrics,
                            poll_seconds=getattr(settings, "serving_poll_seconds", None),
