@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
     from modelplane.server.routes import deployments
 
     app.include_router(deployments.router, prefix=API_PREFIX)
+    from modelplane.server.routes import artifacts
+
+    app.include_router(artifacts.router, prefix=API_PREFIX)
 
     # Outermost first: the request id is set before anything can fail.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
