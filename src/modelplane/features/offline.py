@@ -1,10 +1,10 @@
 """The offline store: DuckDB over the views' sources (Parquet, Arrow, SQL) and the push log.
 
-Point-in-time retrieval is one DuckDB statement of ``ASOF LEFT JOIN``s, one per view: for
-each entity row, the latest feature row of the same key with ``event_time <= row time``;
-among rows tied on event time the greatest created time wins (the ASOF inequality runs on
-``(event_time, created_time)``); the value is kept only when ``event_time > row time - ttl``.
-A row without a match gets nulls; the entity frame's rows come back once each, in order.
+Point-in-time retrieval is one DuckDB statement of ``ASOF LEFT JOIN``s, one per view
+(built by :mod:`~modelplane.features.pitjoin`): for each entity row, the latest feature row
+of the same key with ``event_time <= row time``; among rows tied on event time the greatest
+created time wins; the value is kept only when ``event_time > row time - ttl``. A row
+without a match gets nulls; the entity frame's rows come back once each, in order.
 DuckDB's memory limit and temporary directory bound memory: it spills instead of growing.
 
 Timestamps are compared in UTC at microsecond precision; naive timestamps are taken as UTC.
@@ -318,7 +318,7 @@ class OfflineStore:
             parts.append(self._project(view, log_sql, {}, created=CREATED, keep_created=True))
         return "(" + " UNION ALL ".join(parts) + ")", has_created
 
-    def _positional(self, con: Any, view: FeatureView) -> tuple[str, str, bool] | None:
+    def positional_sql(self, con: Any, view: FeatureView) -> tuple[str, str, bool] | None:
         """For a view read from one Parquet file (no push log): its keys, times and row
         numbers (``__mp_rn``) as one subquery, its features by row number as another. The
         ASOF join then sorts narrow rows; the features of the matches are joined after."""
@@ -374,7 +374,9 @@ class OfflineStore:
         con = self.connect()
         try:
             con.register("__mp_entities", entities)
-            sql = self._historical_sql(con, reads, bounds)
+            from modelplane.features.pitjoin import historical_sql
+
+            sql = historical_sql(self, con, reads, bounds, entities.num_rows)
             try:
                 return _in_row_order(_fetch_arrow(con.sql(sql)), entities.num_rows)
             except duckdb.OutOfMemoryException as exc:
@@ -382,60 +384,6 @@ class OfflineStore:
                     f"point-in-time join ran out of memory: {str(exc).splitlines()[0]}") from exc
         finally:
             con.close()
-
-    def _historical_sql(self, con: Any, reads: list[ViewRead],
-                        bounds: tuple[datetime, datetime] | None) -> str:
-        joins, matched, entity_cols = [], [f"e.{ROW}"], [ROW, TS]
-        outputs, fetches = [], []
-        for i, read in enumerate(reads):
-            view, alias = read.view, f"v{i}"
-            positional = self._positional(con, view)
-            if positional is None:
-                rows, has_created = self.view_sql(con, view)
-            else:
-                rows, features_sql, has_created = positional
-            filters = self._window(view, bounds)
-            keys = " AND ".join(f"e.{q(k)} = {alias}.{q(k)}" for k in view.join_keys)
-            if has_created:  # a struct with a null field is not null: keep nulls null
-                entity_cols.append(f"CASE WHEN {TS} IS NOT NULL THEN {{'t': {TS}, "
-                                   "'c': 'infinity'::TIMESTAMPTZ} END AS __mp_tc")
-                rows = (f"(SELECT *, {{'t': {TS}, 'c': coalesce({CREATED}, "
-                        f"'-infinity'::TIMESTAMPTZ)}} AS __mp_tc FROM {rows} {filters})")
-                cond = f"e.__mp_tc >= {alias}.__mp_tc"
-            else:
-                rows, cond = f"(SELECT * FROM {rows} {filters})", f"e.{TS} >= {alias}.{TS}"
-            joins.append(f"ASOF LEFT JOIN {rows} {alias} ON {keys} AND {cond}")
-            alive = (f"{alias}.{TS} > e.{TS} - INTERVAL "
-                     f"'{int(view.ttl_seconds * 1_000_000)} microseconds'"
-                     if view.ttl_seconds else "TRUE")
-            if positional is None:
-                for feature in read.features:
-                    name = q(f"{alias}.{feature}")
-                    matched.append(f"CASE WHEN {alive} THEN {alias}.{q(feature)} END AS {name}")
-                    outputs.append(f"m.{name}")
-                continue
-            matched.append(f"CASE WHEN {alive} THEN {alias}.__mp_rn END AS __mp_rn_{i}")
-            fetches.append(f"LEFT JOIN {features_sql} f{i} ON m.__mp_rn_{i} = f{i}.__mp_rn")
-            outputs += [f"f{i}.{q(feature)} AS {q(f'{alias}.{feature}')}"
-                        for feature in read.features]
-        keys_all = list(dict.fromkeys(k for r in reads for k in r.view.join_keys))
-        entity_cols += [q(k) for k in keys_all]
-        entity_sql = f"(SELECT {', '.join(dict.fromkeys(entity_cols))} FROM __mp_entities) e"
-        return (f"WITH m AS (SELECT {', '.join(matched)} FROM {entity_sql} {' '.join(joins)}) "
-                f"SELECT m.{ROW}, {', '.join(outputs)} FROM m {' '.join(fetches)}")
-
-    @staticmethod
-    def _window(view: FeatureView, bounds: tuple[datetime, datetime] | None) -> str:
-        """Feature rows that no entity row can see are left out early (Parquet row groups
-        are skipped by their statistics)."""
-        if bounds is None:
-            return f"WHERE {TS} IS NOT NULL"
-        low, high = bounds
-        parts = [f"{TS} <= {_literal(high.isoformat())}::TIMESTAMPTZ", f"{TS} IS NOT NULL"]
-        if view.ttl_seconds:
-            parts.append(f"{TS} > {_literal(low.isoformat())}::TIMESTAMPTZ - INTERVAL "
-                         f"'{int(view.ttl_seconds * 1_000_000)} microseconds'")
-        return "WHERE " + " AND ".join(parts)
 
     # -- latest rows (materialization, consistency) ---------------------------------------
     def latest_sql(self, view: FeatureView, rows_sql: str, *, has_created: bool,

@@ -257,3 +257,80 @@ def test_source_missing_a_declared_column_or_with_a_wrong_type(
     feats.assign(trips="many").to_parquet(tmp_path / "f.parquet")
     with pytest.raises(InvalidArgumentError, match=r"'trips'.*VARCHAR.*float64"):
         store.get_historical_features(entity_frame(rng, rows=5), FEATURES)
+
+
+@pytest.fixture
+def packed_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each view of each retrieval was joined on a packed key."""
+    from modelplane.features import pitjoin
+
+    calls: list[bool] = []
+    real = pitjoin._packing
+
+    def spy(*args: object) -> object:
+        found = real(*args)  # type: ignore[arg-type]
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(pitjoin, "_packing", spy)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["parquet", "sql", "dataframe"])
+def test_packed_key_join_equals_merge_asof(store: FeatureStore, rng: np.random.Generator,
+                                           tmp_path: Path, kind: str,
+                                           packed_calls: list[bool]) -> None:
+    """Views with a TTL and no created time join on one packed integer; unknown keys,
+    duplicated rows, null times and keys outside the frame behave as in the general join."""
+    feats = feature_frame(rng, ties=False).drop(columns="created")
+    feats.to_parquet(tmp_path / "f.parquet")
+    source: object = {"parquet": FileSource(tmp_path / "f.parquet"), "dataframe": feats,
+                      "sql": SqlSource(f"SELECT * FROM read_parquet('{tmp_path / 'f.parquet'}')")
+                      }[kind]
+    store.apply([driver_view(source, created=False)])
+    entities = entity_frame(rng, rows=800, entities=70)  # keys 50..69 have no rows
+    entities = pd.concat([entities, entities.iloc[:40]], ignore_index=True)
+    entities.loc[[3, 17], "event_timestamp"] = pd.NaT
+    result = store.get_historical_features(entities, FEATURES).to_pandas()
+    assert packed_calls == [True]
+    pd.testing.assert_frame_equal(result[entities.columns], entities)
+    expected = reference(entities, feats.assign(created=feats["event_timestamp"]),
+                         timedelta(hours=2))
+    assert expected["conv_rate"].isna().sum() > 50
+    _check(result, expected)
+
+
+def test_packed_key_join_on_string_and_composite_keys(store: FeatureStore,
+                                                      packed_calls: list[bool]) -> None:
+    t = pd.Timestamp("2024-01-01 12:00", tz="UTC")
+    minute = pd.Timedelta(minutes=1)
+    route = Entity("route", join_keys=["origin", "dest"], dtype=String)
+    routes = FeatureView("route_stats", entities=[route], source=pd.DataFrame({
+        "origin": ["x", "x", "x", "y", None], "dest": ["y", "y", "z", "y", "y"],
+        "event_timestamp": [t - 3 * minute, t, t - minute, t - 20 * minute, t],
+        "km": [1.0, 2.0, 3.0, 4.0, 5.0]}), schema=[Field("km", Float64)],
+        ttl=timedelta(minutes=5))
+    store.apply([routes])
+    entities = pd.DataFrame({
+        "origin": ["x", "x", "x", "y", "z", None, "x"],
+        "dest": ["y", "y", "z", "y", "y", "y", "y"],
+        "event_timestamp": [t, t - minute, t, t, t, t, t + 10 * minute]})
+    result = store.get_historical_features(entities, ["route_stats:km"]).to_pandas()
+    assert packed_calls == [True]
+    assert result["km"].tolist()[:3] == [2.0, 1.0, 3.0]
+    assert result["km"].isna().tolist()[3:] == [True] * 4  # expired, unknown, null key, expired
+
+
+def test_packed_key_falls_back_when_the_span_does_not_fit(
+        store: FeatureStore, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch,
+        packed_calls: list[bool]) -> None:
+    from modelplane.features import pitjoin
+
+    feats = feature_frame(rng, ties=False).drop(columns="created")
+    store.apply([driver_view(feats, created=False)])
+    entities = entity_frame(rng)
+    packed = store.get_historical_features(entities, FEATURES).to_pandas()
+    monkeypatch.setattr(pitjoin, "_PACKED_LIMIT", 1000)
+    plain = store.get_historical_features(entities, FEATURES).to_pandas()
+    assert packed_calls == [True, False]
+    pd.testing.assert_frame_equal(packed, plain)
