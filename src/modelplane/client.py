@@ -1,8 +1,14 @@
-"""``Client``: tracking, registry (and later features and monitoring) on one object.
+"""``Client``: tracking, registry, features, pipelines, monitoring and deployments on one object.
 
-Embedded mode: the client opens the metadata database and the artifact store named by
-the settings. It also owns the two flows that span capabilities: ``log_model`` (flavor
--> artifact store -> registry, linked to the run) and ``load_model`` (URI -> registry ->
+Two modes, one API. Embedded (the default): the client opens the metadata database and
+the artifact store named by the settings. Remote (``MODELPLANE_SERVER_URL`` or
+``configure(server_url=...)``): tracking and the registry run on stores that call the
+server's REST API, and artifacts are uploaded to and downloaded from the server, so the
+process needs no database credentials and no access to the artifact store; capabilities
+without a REST path yet raise a clear error instead of opening anything local.
+
+The client also owns the two flows that span capabilities: ``log_model`` (flavor ->
+artifact store -> registry, linked to the run) and ``load_model`` (URI -> registry ->
 verified artifact -> flavor).
 """
 
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from modelplane.pipelines.service import PipelineService
     from modelplane.registry.entities import ModelVersion
     from modelplane.registry.service import RegistryService
+    from modelplane.remote.http import RemoteTransport
     from modelplane.store.db import Database
     from modelplane.tracking.run import ActiveRun
     from modelplane.tracking.service import TrackingService
@@ -35,19 +42,55 @@ __all__ = ["Client"]
 
 
 class Client:
-    """Entry point to every capability. ``Client()`` uses the configured settings."""
+    """Entry point to every capability. ``Client()`` uses the configured settings.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    ``remote``: ``None`` follows the settings (remote when ``server_url`` is set);
+    ``False`` forces embedded mode (what the server itself must use).
+    """
+
+    def __init__(self, settings: Settings | None = None, *,
+                 remote: bool | None = None) -> None:
         self.settings = settings or get_settings()
+        self.remote = self.settings.is_remote if remote is None else remote
+        if self.remote and not self.settings.server_url:
+            from modelplane.core.errors import ConfigurationError
+
+            raise ConfigurationError("remote=True needs a server URL: set "
+                                     "MODELPLANE_SERVER_URL or configure(server_url=...)",
+                                     details={"field": "MODELPLANE_SERVER_URL"})
+
+    @cached_property
+    def http(self) -> RemoteTransport:
+        """The connection to the server (remote mode only)."""
+        if not self.remote:
+            from modelplane.core.errors import ConfigurationError
+
+            raise ConfigurationError("this client is embedded: set MODELPLANE_SERVER_URL "
+                                     "to talk to a server", details={"field": "server_url"})
+        from modelplane.remote.http import RemoteTransport
+
+        return RemoteTransport(self.settings.server_url)
 
     @cached_property
     def database(self) -> Database:
+        if self.remote:
+            from modelplane.core.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"a remote client does not open the metadata database (the server at "
+                f"{self.settings.server_url} does); unset MODELPLANE_SERVER_URL to use it "
+                "embedded", details={"field": "MODELPLANE_SERVER_URL"})
         from modelplane.store.db import get_database
 
         return get_database(self.settings.database_url)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        """The artifact store; in remote mode the server's, through its blob API."""
+        if self.remote:
+            from modelplane.remote.artifacts import RemoteArtifactStore
+
+            return RemoteArtifactStore(self.http)  # type: ignore[return-value]
         from modelplane.artifacts.store import get_artifact_store
 
         return get_artifact_store(self.settings.artifact_root)
@@ -55,6 +98,12 @@ class Client:
     @cached_property
     def tracking(self) -> TrackingService:
         from modelplane.tracking.service import TrackingService
+
+        if self.remote:
+            from modelplane.remote.tracking import RemoteTrackingStore
+
+            return TrackingService(RemoteTrackingStore(self.http),  # type: ignore[arg-type]
+                                   self.artifacts)
         from modelplane.tracking.sql import SqlTrackingStore
 
         return TrackingService(SqlTrackingStore(self.database), self.artifacts)
@@ -62,14 +111,26 @@ class Client:
     @cached_property
     def registry(self) -> RegistryService:
         from modelplane.registry.service import RegistryService
+
+        if self.remote:  # the server applies stage gates and removes deleted artifacts
+            from modelplane.remote.registry import RemoteRegistryStore
+
+            return RegistryService(RemoteRegistryStore(self.http), self.artifacts)
         from modelplane.registry.sql import SqlRegistryStore
 
         return RegistryService(SqlRegistryStore(self.database), self.artifacts,
                                artifact_references=self._run_artifact_references,
                                stage_gate=self._stage_gate)
 
+    def _embedded_only(self, capability: str) -> None:
+        if self.remote:
+            from modelplane.remote.unavailable import not_available
+
+            raise not_available(capability)
+
     @cached_property
     def pipelines(self) -> PipelineService:
+        self._embedded_only("pipelines")
         from modelplane.pipelines.service import PipelineService
         from modelplane.pipelines.sql import SqlPipelineRunStore
 
@@ -77,12 +138,14 @@ class Client:
 
     @cached_property
     def features(self) -> FeatureStore:
+        self._embedded_only("the feature store")
         from modelplane.features.service import FeatureStore
 
         return FeatureStore(self.settings, database=self.database, artifacts=self.artifacts)
 
     @cached_property
     def monitoring(self) -> MonitoringService:
+        self._embedded_only("monitoring")
         from modelplane.monitoring.service import MonitoringService
         from modelplane.monitoring.sql import SqlPredictionStore, SqlReferenceStore, SqlRuleStore
         from modelplane.monitoring.store import PredictionStore
@@ -106,11 +169,29 @@ class Client:
 
     @cached_property
     def deployments(self) -> DeploymentService:
+        self._embedded_only("deployments")
         from modelplane.deployments.service import DeploymentService
         from modelplane.deployments.sql import SqlDeploymentStore
 
         return DeploymentService(SqlDeploymentStore(self.database), self.registry,
                                  client=self)
+
+    def close(self) -> None:
+        """Close pooled connections to the server (remote mode); a later call opens new
+        ones, so the client stays usable."""
+        http = self.__dict__.get("http")
+        if http is not None:
+            http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.settings.server_url if self.remote else self.settings.home
+        return f"<Client {'remote' if self.remote else 'embedded'} {where}>"
 
     def _stage_gate(self, name: str, version: int, stage: str) -> str:
         """Evaluation gates before a move into staging or production (see deployments)."""
