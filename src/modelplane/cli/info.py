@@ -11,16 +11,20 @@ __all__ = ["collect_info", "info"]
 
 
 def collect_info() -> dict[str, Any]:
-    """Facts about this installation; touches the database (creating it on first use)."""
+    """Facts about this installation; touches the database (creating it on first use).
+    In remote mode: the server's, after checking it answers (nothing local is opened)."""
+    from modelplane.core.config import get_settings
+
+    settings = get_settings()
+    if settings.is_remote:
+        return collect_remote_info(settings.server_url, settings.home)
     from sqlalchemy import text
 
     from modelplane.__about__ import __version__
     from modelplane.artifacts.store import get_artifact_store
-    from modelplane.core.config import get_settings
     from modelplane.store.db import get_database
     from modelplane.store.migrate import HEAD_REVISION
 
-    settings = get_settings()
     db = get_database()
     with db.session_scope(readonly=True) as session:
         meta = dict(session.execute(text("SELECT key, value FROM meta")).tuples().all())
@@ -38,7 +42,32 @@ def collect_info() -> dict[str, Any]:
         "artifact_backend": "+".join(artifacts.protocols),
         "online_store": settings.redacted(settings.online_store_url),
         "online_backend": online,
-        "server_url": settings.server_url or "(embedded: no server)",
+        "mode": "embedded",
+        "server_url": "(embedded: no server)",
+    }
+
+
+def collect_remote_info(server_url: str, home: Any) -> dict[str, Any]:
+    """What a remote client talks to: the server's health answer (one quick try; an
+    unreachable server is StorageUnavailableError, printed on one line)."""
+    from modelplane.__about__ import __version__
+    from modelplane.remote.http import RemoteTransport
+
+    transport = RemoteTransport(server_url, timeout=10, connect_timeout=3, retries=0)
+    try:
+        health = transport.get("/health")
+    finally:
+        transport.close()
+    return {
+        "version": __version__,
+        "mode": "remote",
+        "server_url": server_url,
+        "server_status": health.get("status", ""),
+        "server_version": health.get("version", ""),
+        "server_database_backend": health.get("database", ""),
+        "artifact_root": f"{server_url}/api/v1/artifacts (through the server)",
+        "home": str(home),
+        "model_cache": str(home / "cache" / "models"),
     }
 
 
