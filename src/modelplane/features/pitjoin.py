@@ -8,9 +8,12 @@ greatest event time <= the row's time; the TTL test runs on the match. Three sha
   both sides are joined on one ``BIGINT``, ``kr * span + (event time - origin)``, where
   ``origin`` is the oldest time the TTL lets any entity row see and ``span`` the microseconds
   from there to the newest entity row. Rows of one key are then contiguous and in time order,
-  so the ASOF join is a sort of 8-byte integers with no equality partitioning (a quarter less
-  work than the general shape). Feature rows of keys the frame does not hold drop out at the
-  rank join. The match is the same key when ``ck // span`` agrees, alive when
+  so the ASOF join is a sort of 8-byte integers with no equality partitioning. Before it,
+  feature rows are kept only in the TTL-wide time buckets (from ``origin``) where an entity
+  row of the same key is, or the bucket before: any other row is older than the TTL for
+  every entity row that could match it, so dropping it changes no answer (the nearest
+  earlier row left is then expired too), and it spares the sort most rows when entity rows
+  are sparse in time. The match is the same key when ``ck // span`` agrees, alive when
   ``ck > entity ck - ttl``. Used only when ``(distinct keys + 1) * span`` fits 62 bits;
 - **created time** (views that break ties by it): the ASOF inequality runs on a struct of
   ``(event time, created time)``;
@@ -50,15 +53,15 @@ def _ttl_us(view: FeatureView) -> int:
     return int((view.ttl_seconds or 0) * 1_000_000)
 
 
-def window(view: FeatureView, bounds: Bounds) -> str:
+def window(view: FeatureView, bounds: Bounds, column: str = TS) -> str:
     """Feature rows that no entity row can see are left out early (Parquet row groups
     are skipped by their statistics)."""
     if bounds is None:
-        return f"WHERE {TS} IS NOT NULL"
+        return f"WHERE {column} IS NOT NULL"
     low, high = bounds
-    parts = [f"{TS} <= {_literal(high.isoformat())}::TIMESTAMPTZ", f"{TS} IS NOT NULL"]
+    parts = [f"{column} <= {_literal(high.isoformat())}::TIMESTAMPTZ", f"{column} IS NOT NULL"]
     if view.ttl_seconds:
-        parts.append(f"{TS} > {_literal(low.isoformat())}::TIMESTAMPTZ - INTERVAL "
+        parts.append(f"{column} > {_literal(low.isoformat())}::TIMESTAMPTZ - INTERVAL "
                      f"'{_ttl_us(view)} microseconds'")
     return "WHERE " + " AND ".join(parts)
 
@@ -152,21 +155,30 @@ def _packed_join(query: _Query, i: int, view: FeatureView, source: str,
     """The join on ``rank(key) * span + (time - origin)`` (see the module docstring);
     ``features`` are carried through the join (none for a narrow, positional source)."""
     origin, span = packing
-    alias, ck, keys = f"v{i}", f"__mp_ck{i}", [q(k) for k in view.join_keys]
-    query.ctes.append(f"__mp_k{i} AS (SELECT {', '.join(keys)}, row_number() OVER () AS kr "
-                      f"FROM (SELECT DISTINCT {', '.join(keys)} FROM __mp_entities))")
+    ttl, alias, ck = _ttl_us(view), f"v{i}", f"__mp_ck{i}"
+    keys = [q(k) for k in view.join_keys]
+    cols, ranks, buckets = ", ".join(keys), f"__mp_k{i}", f"__mp_s{i}"
 
-    def on(left: str) -> str:
-        return " AND ".join(f"{left}.{k} = k.{k}" for k in keys)
+    def same(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)
 
-    packed = f"k.kr * {span} + (epoch_us({{}}.{TS}) - ({origin}))"
-    query.entity_joins.append(f"LEFT JOIN __mp_k{i} k{i} ON "
-                              + on("b").replace("k.", f"k{i}."))
-    query.entity_cols.append(packed.replace("k.kr", f"k{i}.kr").format("b") + f" AS {ck}")
-    carried = "".join(f"r.{q(f)}, " for f in features)
-    rn = "" if features else "r.__mp_rn, "
-    rows = (f"(SELECT {carried}{rn}{packed.format('r')} AS __mp_ck FROM {source} r "
-            f"JOIN __mp_k{i} k ON {on('r')} {window(view, bounds).replace(TS, f'r.{TS}')})")
+    def offset(time: str) -> str:  # >= 0 for every row the join reads
+        return f"(epoch_us({time}) - ({origin}))"
+
+    query.ctes.append(f"{ranks} AS (SELECT {cols}, row_number() OVER () AS kr FROM "
+                      f"(SELECT DISTINCT {cols} FROM __mp_entities))")
+    # the TTL-wide time buckets each key's entity rows can see into: their own and the one
+    # before; feature rows outside them can never be a live match
+    query.ctes.append(
+        f"{buckets} AS (SELECT DISTINCT k.*, x.b FROM {ranks} k JOIN (SELECT {cols}, "
+        f"unnest([{offset(TS)} // {ttl}, {offset(TS)} // {ttl} - 1]) AS b FROM __mp_entities "
+        f"WHERE {TS} IS NOT NULL) x ON {same('k', 'x')})")
+    query.entity_joins.append(f"LEFT JOIN {ranks} k{i} ON {same('b', f'k{i}')}")
+    query.entity_cols.append(f"k{i}.kr * {span} + {offset(f'b.{TS}')} AS {ck}")
+    carried = "".join(f"r.{q(f)}, " for f in features) or "r.__mp_rn, "
+    rows = (f"(SELECT {carried}s.kr * {span} + {offset(f'r.{TS}')} AS __mp_ck FROM {source} r "
+            f"JOIN {buckets} s ON {same('r', 's')} AND {offset(f'r.{TS}')} // {ttl} = s.b "
+            f"{window(view, bounds, f'r.{TS}')})")
     query.joins.append(f"ASOF LEFT JOIN {rows} {alias} ON e.{ck} >= {alias}.__mp_ck")
     return (f"{alias}.__mp_ck // {span} = e.{ck} // {span} "
-            f"AND {alias}.__mp_ck > e.{ck} - {_ttl_us(view)}")
+            f"AND {alias}.__mp_ck > e.{ck} - {ttl}")

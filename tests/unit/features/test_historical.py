@@ -99,23 +99,26 @@ def test_without_ttl_and_without_created_time(store: FeatureStore, rng: np.rando
     _check(result, reference(entities, feats, None))
 
 
-def test_ttl_edges_and_future_rows(store: FeatureStore) -> None:
+@pytest.mark.parametrize("created", [True, False], ids=["created", "packed"])
+def test_ttl_edges_and_future_rows(store: FeatureStore, created: bool) -> None:
     t = pd.Timestamp(T0)
     us = pd.Timedelta(1, "us")
     ttl = pd.Timedelta(hours=1)
     feats = pd.DataFrame({
-        "driver_id": [1, 2, 3, 4],
-        "event_timestamp": [t, t - ttl, t - ttl + us, t + us],
-        "created": [t] * 4,
-        "conv_rate": [1.0, 2.0, 3.0, 4.0], "trips": [1.0, 2.0, 3.0, 4.0]})
-    store.apply([driver_view(feats, ttl=timedelta(hours=1))])
-    entities = pd.DataFrame({"driver_id": [1, 2, 3, 4], "event_timestamp": [t] * 4})
+        "driver_id": [1, 2, 3, 4, 5, 5, 6, 6],
+        "event_timestamp": [t, t - ttl, t - ttl + us, t + us, t - 3 * ttl, t - ttl + us,
+                            t - 5 * ttl, t - 2 * ttl + us],
+        "created": [t] * 8,
+        "conv_rate": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], "trips": [1.0] * 8})
+    store.apply([driver_view(feats, ttl=timedelta(hours=1), created=created)])
+    entities = pd.DataFrame({"driver_id": [1, 2, 3, 4, 5, 5, 6, 6],
+                             "event_timestamp": [t, t, t, t, t - 3 * ttl + us, t,
+                                                 t - ttl + us, t - ttl - us]})
     result = store.get_historical_features(entities, FEATURES).to_pandas()
-    # at the row's time: in; exactly ttl old: out; just younger: in; in the future: out
-    assert result["conv_rate"].tolist()[0] == 1.0
-    assert np.isnan(result["conv_rate"].tolist()[1])
-    assert result["conv_rate"].tolist()[2] == 3.0
-    assert np.isnan(result["conv_rate"].tolist()[3])
+    # at the row's time: in; exactly ttl old: out; just younger: in; in the future: out;
+    # rows of one key far apart in time; the latest earlier row exactly ttl old, or not
+    got = [None if np.isnan(v) else v for v in result["conv_rate"]]
+    assert got == [1.0, None, 3.0, None, 5.0, 6.0, None, 8.0]
 
 
 def test_ties_on_event_time_go_to_the_latest_created(store: FeatureStore) -> None:
