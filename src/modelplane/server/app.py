@@ -53,6 +53,10 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
     from modelplane.server.routes import deployments
 
     app.include_router(deployments.router, prefix=API_PREFIX)
+    if not serving_only:  # a serving replica (`modelplane serve`) has no UI
+        from modelplane.server.ui import install_ui
+
+        install_ui(app)
     from modelplane.server.routes import artifacts
 
     app.include_router(artifacts.router, prefix=API_PREFIX)
