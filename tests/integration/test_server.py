@@ -59,3 +59,34 @@ def test_openapi_is_served(server: LiveServer) -> None:
         spec = client.get("/openapi.json").json()
     assert spec["info"]["title"] == "modelplane"
     assert "/api/v1/health" in spec["paths"]
+
+
+def test_the_web_ui_is_served_at_the_root(server: LiveServer) -> None:
+    html = {"accept": "text/html"}
+    with server.client() as client:
+        home = client.get("/", headers=html)
+        css = client.get("/static/modelplane.css")
+        js = client.get("/static/modelplane.js")
+        unknown_page = client.get("/no-such-page", headers=html)
+        unknown_api = client.get("/api/v1/no-such-thing", headers=html)
+        unknown_for_a_program = client.get("/no-such-page")
+    assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+    assert 'href="/experiments"' in home.text and 'href="/models"' in home.text
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert unknown_page.status_code == 404 and "no page at /no-such-page" in unknown_page.text
+    assert unknown_api.json()["error"]["code"] == "not_found"  # the API keeps its envelope
+    assert unknown_for_a_program.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_a_serving_only_app_has_no_ui() -> None:
+    from fastapi.testclient import TestClient
+
+    from modelplane.server.app import create_app
+
+    http = TestClient(create_app(serving_only=True))  # what `modelplane serve` runs
+    for path in ("/", "/experiments", "/static/modelplane.css"):
+        response = http.get(path, headers={"accept": "text/html"})
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "application/json", path

@@ -1,0 +1,242 @@
+"""What a person sees in the web UI, clicked through in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import _in_ci
+from tests.ui import seed
+from tests.ui.conftest import UIServer
+
+try:
+    from playwright.sync_api import expect
+except ImportError:
+    if _in_ci():
+        raise
+    pytest.skip("browser tests need the playwright package (pip install -e '.[dev]')",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+
+def _rows(page: Any, table: str) -> list[str]:
+    return page.locator(f"{table} tbody tr").all_inner_texts()
+
+
+def _open_experiment(page: Any) -> None:
+    page.goto("/")
+    page.get_by_role("navigation").get_by_role("link", name="Experiments").click()
+    page.get_by_role("link", name=seed.EXPERIMENT, exact=True).click()
+    expect(page.locator("h1")).to_have_text(seed.EXPERIMENT)
+
+
+def test_nav_bar_reaches_every_section(page: Any) -> None:
+    page.goto("/")
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator(".card").filter(has_text="experiments")).to_contain_text("1")
+    for label, heading in (("Experiments", "Experiments"), ("Models", "Models"),
+                           ("Deployments", "Deployments"), ("Monitoring", "Monitoring"),
+                           ("Features", "Features"), ("Pipelines", "Pipeline runs")):
+        page.get_by_role("navigation").get_by_role("link", name=label, exact=True).click()
+        expect(page.locator("h1")).to_have_text(heading)
+        expect(page.locator("nav a.active")).to_have_text(label)
+
+
+def test_runs_filter_sort_and_a_bad_filter_shown_inline(page: Any) -> None:
+    _open_experiment(page)
+    expect(page.locator("#runs tbody tr")).to_have_count(3)
+
+    page.fill("#filter", "metrics.auc > 0.9 and params.C = '1.0'")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(page.locator("#runs tbody tr")).to_contain_text("lr-C1")
+
+    page.fill("#filter", "metrics.auc >> 3")
+    with page.expect_navigation() as nav:
+        page.get_by_role("button", name="Search").click()
+    assert nav.value.status == 200  # the page answers; the error is shown in it
+    error = page.locator(".input-error[data-field=filter]")
+    expect(error).to_contain_text("position 13")
+    expect(error.locator("mark")).to_have_text(">")
+    expect(page.locator("#filter")).to_have_value("metrics.auc >> 3")  # kept to fix it
+    expect(page.locator("#runs")).to_have_count(0)
+
+    page.get_by_role("link", name="clear").click()
+    page.locator("#runs thead").get_by_role("link", name="auc").click()  # highest first
+    names = [r.split("\t")[1].strip() for r in _rows(page, "#runs")]
+    assert names == ["lr-C1", "lr-C0.1", "broken"]  # no auc: last either way
+    page.locator("#runs thead").get_by_role("link", name="auc").click()  # then lowest
+    names = [r.split("\t")[1].strip() for r in _rows(page, "#runs")]
+    assert names == ["lr-C0.1", "lr-C1", "broken"]
+    expect(page.locator("#order_by")).to_have_value("metrics.auc asc")
+
+
+def test_runs_pages_forward_and_back(page: Any, ui_server: UIServer) -> None:
+    _open_experiment(page)
+    page.goto(page.url + "?order_by=name&per_page=2")
+    first = _rows(page, "#runs")
+    assert len(first) == 2
+    page.get_by_role("link", name="next page").click()
+    assert [r.split("\t")[1].strip() for r in _rows(page, "#runs")] == ["lr-C1"]
+    expect(page.get_by_role("link", name="next page")).to_have_count(0)
+    page.get_by_role("link", name="previous page").click()
+    assert _rows(page, "#runs") == first
+
+
+def test_run_page_shows_facts_and_a_chart_per_metric(page: Any, ui_server: UIServer) -> None:
+    _open_experiment(page)
+    page.get_by_role("link", name="lr-C1", exact=True).click()
+    expect(page.locator("h1")).to_contain_text("lr-C1")
+    expect(page.locator("h1 .badge")).to_have_text("finished")
+    expect(page.locator("table.params")).to_contain_text("C")
+    expect(page.locator("table.params")).to_contain_text("1.0")
+    expect(page.locator("table.metrics")).to_contain_text("0.93")
+
+    loss = page.locator("figure[data-metric=loss] svg g.series")
+    expect(loss.locator("circle")).to_have_count(len(seed.LOSS_C1))
+    points = loss.locator("polyline").get_attribute("points")
+    assert len(points.split()) == len(seed.LOSS_C1)
+    heights = [float(p.split(",")[1]) for p in points.split()]
+    assert heights == sorted(heights)  # loss falls, so each point is lower (larger y)
+    expect(page.locator("figure[data-metric=auc] circle")).to_have_count(1)
+
+    dataset = page.locator("#datasets tbody tr")
+    expect(dataset).to_contain_text("churn-train")
+    expect(dataset).to_contain_text("train")
+    expect(dataset).to_contain_text("500")
+    artifact = page.locator("#artifacts tbody tr").get_by_role("link", name="notes.txt")
+    download = httpx.get(ui_server.url + artifact.get_attribute("href"))
+    assert download.text == f"lr-C1: {seed.NOTES}\n"
+    versions = page.locator("#run-versions tbody tr")
+    expect(versions).to_have_count(2)  # v1 and v3 were registered from this run
+    expect(versions.filter(has_text="production")).to_contain_text("@champion")
+
+
+def test_compare_two_runs(page: Any) -> None:
+    _open_experiment(page)
+    button = page.locator("#compare-button")
+    expect(button).to_be_disabled()  # nothing ticked yet
+    for name in ("lr-C1", "lr-C0.1"):
+        page.locator("#runs tbody tr", has_text=name).locator("input[type=checkbox]").check()
+    expect(page.locator("#compare-count")).to_have_text("2 selected")
+    button.click()
+    expect(page.locator("h1")).to_have_text("Compare 2 runs")
+    expect(page.locator("tr.param.differs[data-key=C]")).to_have_count(1)
+    expect(page.locator("tr.param.differs[data-key=solver]")).to_have_count(0)
+
+    chart = page.locator("figure[data-metric=loss] svg")
+    expect(chart.locator("g.series")).to_have_count(2)
+    expect(chart.locator("g.series[data-series=lr-C1] circle")).to_have_count(len(seed.LOSS_C1))
+    expect(chart.locator("g.series[data-series='lr-C0.1'] circle")).to_have_count(
+        len(seed.LOSS_C01))
+    page.locator(".legend-item[data-series=lr-C1]").click()  # fade one run's curves
+    expect(chart.locator("g.series[data-series=lr-C1]")).to_have_class(re.compile("dimmed"))
+
+
+def test_model_page_shows_versions_stages_and_history(page: Any) -> None:
+    page.goto("/models")
+    row = page.locator("#models tbody tr[data-model=churn]")
+    expect(row).to_contain_text("v1")  # production holder
+    expect(row).to_contain_text("@champion → v1")
+    row.get_by_role("link", name="churn").click()
+
+    expect(page.locator("#versions tr[data-version='1'] .badge")).to_have_text("production")
+    expect(page.locator("#versions tr[data-version='1']")).to_contain_text("@champion")
+    expect(page.locator("#versions tr[data-version='2'] .badge")).to_have_text("archived")
+    expect(page.locator("#versions tr[data-version='3'] .badge")).to_have_text("staging")
+    rollback = page.locator("#history tr[data-action=rollback]")
+    expect(rollback).to_contain_text("auc dropped")
+    expect(rollback).to_contain_text("archived → production")
+    expect(page.locator("#history tr[data-action=alias]")).to_contain_text("@champion")
+    page.locator("#versions tr[data-version='2']").get_by_role("link", name="lr-C0.1").click()
+    expect(page.locator("h1")).to_contain_text("lr-C0.1")
+
+
+def test_monitoring_shows_health_drift_bars_and_alerts(page: Any) -> None:
+    page.goto("/monitoring")
+    row = page.locator("#monitored tr[data-model=churn]")
+    expect(row).to_contain_text(str(seed.ROWS))
+    row.get_by_role("link", name="churn").click()
+
+    expect(page.locator("[data-stat=requests] .count")).to_have_text(str(seed.ROWS))
+    expect(page.locator("[data-stat=error_rate] .count")).to_have_text("0.0%")
+    expect(page.locator("[data-stat=p99] .count")).to_contain_text("ms")
+    bars = page.locator("#drift-bars g.bar")
+    expect(bars).to_have_count(len(seed.FEATURES))
+    expect(page.locator("#drift-bars g.bar.drifted")).to_have_count(1)
+    expect(page.locator("#drift-bars g.bar.drifted")).to_have_attribute("data-label", "x1")
+    expect(page.locator("#histogram")).to_have_attribute("data-feature", "x1")
+    expect(page.locator("#histogram svg rect").first).to_be_attached()
+
+    page.locator("#drift-bars g.bar[data-label=x2] rect").click()
+    expect(page.locator("#histogram")).to_have_attribute("data-feature", "x2")
+    expect(page.locator("#alerts tr[data-rule=x1-drift]")).to_contain_text("drift_share > 0.2")
+
+    page.fill("#window", "soon")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator(".input-error[data-field=window]")).to_contain_text("cannot parse 'soon'")
+
+
+def test_deployments_show_traffic_variants_and_canary(page: Any) -> None:
+    page.goto("/deployments")
+    segments = page.locator("tr[data-deployment=churn-live] .traffic .seg")
+    expect(segments).to_have_count(2)
+    production = segments.nth(0).bounding_box()["width"]
+    staging = segments.nth(1).bounding_box()["width"]
+    assert production / staging == pytest.approx(80 / 20, rel=0.05)
+    page.get_by_role("link", name=seed.DEPLOYMENT).click()
+
+    expect(page.locator("#variants tr[data-variant=production]")).to_contain_text("v1")
+    expect(page.locator("#variants tr[data-variant=staging]")).to_contain_text("v3")
+    expect(page.locator("#events tr[data-kind=created]")).to_have_count(1)
+    expect(page.locator("#canary")).to_have_count(0)
+
+    page.goto(f"/deployments/{seed.CANARY}")
+    canary = page.locator("#canary")
+    expect(canary).to_have_attribute("data-status", "running")
+    expect(canary.locator("ol.steps li.current")).to_have_text("10%")
+    expect(canary).to_contain_text("error_rate:max=0.05")
+    expect(page.locator("#events tr[data-kind=canary_started]")).to_have_count(1)
+
+
+def test_features_and_pipeline_runs(page: Any) -> None:
+    page.goto("/features")
+    page.get_by_role("link", name="customer_stats").click()
+    expect(page.locator("#view-features")).to_contain_text("spend_30d")
+    page.get_by_role("link", name="churn_features").click()
+    expect(page.locator("#service-features")).to_contain_text("visits_30d")
+
+    page.goto("/pipelines")
+    expect(page.locator("#pipeline-runs tbody tr")).to_have_count(2)
+    page.locator("#pipeline-runs tr[data-status=failed]").get_by_role("link").first.click()
+    steps = page.locator("#steps tbody tr")
+    assert [s.get_attribute("data-step") for s in steps.all()] == ["load", "score", "report"]
+    assert [s.get_attribute("data-status") for s in steps.all()] == [
+        "cached", "failed", "skipped"]
+    expect(page.locator("#steps tr[data-step=score]")).to_contain_text("told to fail")
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/runs/no-such-run", "run 'no-such-run' not found"),
+    ("/models/no-such-model", "registered model 'no-such-model' not found"),
+    ("/deployments/no-such-deployment", "deployment 'no-such-deployment' does not exist"),
+    ("/pipelines/runs/no-such-run", "pipeline run 'no-such-run' not found"),
+    ("/no/such/page", "no page at /no/such/page"),
+])
+def test_unknown_objects_get_a_404_page_naming_them(page: Any, path: str,
+                                                    message: str) -> None:
+    response = page.goto(path)
+    assert response.status == 404
+    expect(page.locator(".error-message")).to_contain_text(message)
+    expect(page.get_by_role("navigation").get_by_role("link", name="Models")).to_be_visible()
+
+
+def test_api_paths_keep_json_errors(ui_server: UIServer) -> None:
+    response = httpx.get(f"{ui_server.url}/api/v1/no-such-thing",
+                         headers={"accept": "text/html"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
