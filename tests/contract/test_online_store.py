@@ -142,3 +142,23 @@ def test_redis_reads_survive_a_dropped_connection(redis_url: str) -> None:
     finally:
         online.delete_namespace("v1")
         online.close()
+
+
+@pytest.mark.redis
+def test_redis_read_connections_end_with_their_threads(redis_url: str) -> None:
+    import gc
+
+    sep = "&" if "?" in redis_url else "?"
+    online = open_online_store(f"{redis_url}{sep}key_prefix=mptest-{uuid.uuid4().hex[:10]}:")
+    try:
+        online.write("v1", [("a", 1, "[1]")])
+        threads = [threading.Thread(target=online.read, args=("v1", ["a"])) for _ in range(5)]
+        for t in threads:
+            t.start()
+            t.join()
+        online.read("v1", ["a"])
+        gc.collect()
+        assert len(online._readers) == 1  # type: ignore[attr-defined]  # this thread's only
+    finally:
+        online.delete_namespace("v1")
+        online.close()

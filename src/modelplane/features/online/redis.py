@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,6 +50,21 @@ end
 return n
 """
 _SCAN_BATCH = 1000
+
+
+class _Reader:
+    """A thread's read connection, closed when the thread ends (its locals are dropped)."""
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.pid = conn, os.getpid()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing: a dead socket is fine
+            self.conn.disconnect()
+
+    __del__ = close
 
 
 @dataclass(frozen=True)
@@ -82,20 +98,20 @@ class RedisOnlineStore:
         self._write = self._client.register_script(_WRITE)
         self._retry_on: type[Exception] = redis.ConnectionError
         self._local = threading.local()
-        self._readers: list[Any] = []
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def _reader(self) -> Any:
         """This thread's read connection (a new one in a forked child)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            return conn
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is not None and reader.pid == os.getpid():
+            return reader.conn
         pool = self._client.connection_pool
-        conn = pool.connection_class(**pool.connection_kwargs)
-        self._local.conn, self._local.pid = conn, os.getpid()
+        reader = _Reader(pool.connection_class(**pool.connection_kwargs))
+        self._local.reader = reader
         with self._lock:
-            self._readers.append(conn)
-        return conn
+            self._readers.add(reader)
+        return reader.conn
 
     def _fetch(self, *args: str) -> Any:
         """One command and its reply on this thread's read connection (connected on first
@@ -163,9 +179,8 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         with self._lock:
-            readers, self._readers = self._readers, []
-        for conn in readers:
-            with contextlib.suppress(Exception):  # closing: a dead socket is fine
-                conn.disconnect()
+            readers, self._readers = list(self._readers), weakref.WeakSet()
+        for reader in readers:
+            reader.close()
         self._local = threading.local()
         self._client.close()
