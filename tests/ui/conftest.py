@@ -4,7 +4,7 @@ over a home filled by :mod:`tests.ui.seed`, with predictions sent over HTTP.
 
 One server and one browser per module; a fresh page per test. Without the browser (or
 the ``playwright`` package) the tests skip with the reason; under ``CI=true`` they fail.
-Every page a test visits must load without a JavaScript error.
+Every page a test visits must load without a JavaScript error or a failed request.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, ui_server: UIServer) -> Iterator[Any]:
-    """A fresh page on the UI server; fails the test on any JavaScript error."""
+    """A fresh page on the UI server. Fails the test on any JavaScript error, any 5xx,
+    and any failed stylesheet, script or image (a page itself may be a 404 on purpose)."""
     context = browser.new_context(base_url=ui_server.url, viewport={"width": 1280,
                                                                    "height": 900})
     context.set_default_timeout(10_000)
@@ -117,7 +118,11 @@ def page(browser: Any, ui_server: UIServer) -> Iterator[Any]:
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(f"{tab.url}: {exc}"))
     tab.on("console", lambda msg: errors.append(f"{tab.url}: {msg.text}")
-           if msg.type == "error" and "status of 404" not in msg.text else None)
+           if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+           else None)  # failed loads are judged by their responses, below
+    tab.on("response", lambda r: errors.append(f"{r.url}: HTTP {r.status}")
+           if r.status >= 500 or (r.status >= 400 and r.request.resource_type != "document")
+           else None)
     yield tab
     context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    assert not errors, f"errors in the pages: {errors}"
