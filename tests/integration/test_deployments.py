@@ -357,6 +357,7 @@ def test_two_replicas_on_postgres_agree_within_the_stated_delay(
                  what="replica b to switch")
         delay = time.monotonic() - switched
         assert delay < 1.0 + 1.0, delay  # the poll interval, plus slack for a busy machine
+        # replica a made the change: it routed green before answering the switch
         answers = [s.predict("shared").headers["x-model-version"] for s in (a, b)
                    for _ in range(25)]
         assert set(answers) == {"2"}

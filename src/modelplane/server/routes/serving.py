@@ -101,10 +101,30 @@ class ServingLayer:
             if self.serving_only and path not in _SERVING_ONLY_PASS:
                 await self._not_here(Request(scope, receive, send))
                 return
+            if (self.deployments is not None and scope["method"] != "GET"
+                    and path.startswith("/api/v1/deployments")):
+                await self._changing_deployments(scope, receive, send)
+                return
         elif kind == "lifespan" and self.lifespan:
             await self._lifespan(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _changing_deployments(self, scope: Scope, receive: Any, send: Any) -> None:
+        """A change made through this replica routes here before it is answered; the
+        other replicas follow within their poll interval."""
+        deployments = self.deployments
+
+        async def watched(message: dict[str, Any]) -> None:
+            if (message["type"] == "http.response.start" and message["status"] < 400
+                    and deployments is not None):
+                try:
+                    await deployments.refresh()
+                except Exception:  # the poll will pick it up; the change itself is made
+                    log.warning("deployments: refresh after a change failed", exc_info=True)
+            await send(message)
+
+        await self.app(scope, receive, watched)
 
     async def _guard(self, request: Request, handler: Any) -> None:
         """Run a handler; anything it did not turn into an answer (a bug, never bad input)
