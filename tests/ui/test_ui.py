@@ -37,7 +37,9 @@ def _open_experiment(page: Any) -> None:
 def test_nav_bar_reaches_every_section(page: Any) -> None:
     page.goto("/")
     expect(page.locator("h1")).to_have_text("Overview")
-    expect(page.locator(".card").filter(has_text="experiments")).to_contain_text("1")
+    expect(page.locator("a.card[data-count=experiments] .count")).to_have_text("1")
+    expect(page.locator("a.card[data-count=deployments] .count")).to_have_text("2")
+    expect(page.locator("table.grid tbody tr")).to_have_count(3)  # the newest runs
     for label, heading in (("Experiments", "Experiments"), ("Models", "Models"),
                            ("Deployments", "Deployments"), ("Monitoring", "Monitoring"),
                            ("Features", "Features"), ("Pipelines", "Pipeline runs")):
@@ -240,3 +242,20 @@ def test_api_paths_keep_json_errors(ui_server: UIServer) -> None:
                          headers={"accept": "text/html"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", [
+    "/experiments/churn?filter=(((((", "/experiments/churn?filter=params.C%20%3D%20%271.0%27%20or",
+    "/experiments/churn?order_by=metrics.auc%20sideways", "/experiments/churn?page_token=zz",
+    "/experiments/churn?per_page=0", "/experiments/churn?per_page=many",
+    "/models?filter=%3C%3E", "/models?page_token=zz", "/models/churn?page_token=zz",
+    "/models/churn/monitoring?window=99999999999d", "/models/churn/monitoring?window=..",
+    "/models/churn/monitoring?version=99999999999999999999",
+    "/models/churn/monitoring?feature=%3Cscript%3E", "/monitoring?window=yesterday",
+    "/compare?run=a", "/experiments?deleted=maybe",
+])
+def test_bad_input_is_answered_never_a_500(ui_server: UIServer, path: str) -> None:
+    response = httpx.get(ui_server.url + path, headers={"accept": "text/html"})
+    assert response.status_code in (200, 404, 422), response.text[:300]
+    assert "<nav" in response.text and "Traceback" not in response.text
+    assert "<script>" not in response.text.split("</nav>", 1)[1]  # shown, never run

@@ -24,6 +24,7 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False,
 EVENTS = 100
 ALERTS = 50
 STATS_WINDOW = "5m"
+MAX_VERSION = 2**31 - 1
 WINDOWS = ("15m", "1h", "6h", "24h", "7d", "1000p")
 
 
@@ -65,6 +66,9 @@ def monitoring_overview(client: ClientDep, window: str = "1h") -> HTMLResponse:
             rows.append((m, client.monitoring.health(m.name, window).overall))
         except InvalidArgumentError as exc:
             error = exc.message
+            break
+        except OverflowError:  # see model_monitoring
+            error = f"window: {window!r} reaches too far back"
             break
     return page("monitoring_overview.html", "monitoring", rows=rows, window=window,
                 windows=WINDOWS, error=error, models=models)
@@ -119,9 +123,9 @@ def model_monitoring(name: str, client: ClientDep, monitoring: MonitoringDep,
     errors: dict[str, str] = {}
     number: int | None = None
     if version.strip():
-        try:
-            number = int(version)
-        except ValueError:
+        text = version.strip()
+        number = int(text) if text.isascii() and text.isdigit() else -1
+        if not 0 <= number <= MAX_VERSION:
             errors["version"] = f"version: expected a version number, got {version!r}"
     health = drift = performance = None
     drift_error = ""
@@ -131,6 +135,8 @@ def model_monitoring(name: str, client: ClientDep, monitoring: MonitoringDep,
             performance = monitoring.performance(name, window, number)
         except InvalidArgumentError as exc:
             errors[str(exc.details.get("field", "window"))] = exc.message
+        except OverflowError:  # a window reaching past year 1 (the service does not check)
+            errors["window"] = f"window: {window!r} reaches too far back"
     if not errors:
         try:
             drift = _drift_view(monitoring.drift(name, window, number), feature, query)

@@ -24,10 +24,11 @@ HISTORY = 500
 def models(registry: RegistryDep, filter: str = "", page_token: str | None = None,
            prev: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     error = None
+    found: Page[RegisteredModel]
     try:
         found = registry.search_models(filter, max_results=PAGE, page_token=page_token or None)
     except InvalidArgumentError as exc:
-        error, found = exc.message, Page[RegisteredModel]([], None)
+        error, found = exc.message, Page([], None)
     holders: dict[str, dict[str, int]] = {}
     if found.items:  # one query for every listed model's production and staging holders
         held = registry.search_versions("stage in ('production', 'staging')",

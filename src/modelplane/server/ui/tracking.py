@@ -56,11 +56,13 @@ def overview(client: ClientDep) -> HTMLResponse:
     recent = client.tracking.search_runs(max_results=10).runs
     models = client.registry.search_models(max_results=100)
     names = {e.id: e.name for e in experiments}
-    counts = {"experiments": len(experiments),
-              "models": f"{len(models.items)}{'+' if models.next_page_token else ''}",
-              "deployments": len(client.deployments.list()),
-              "feature views": len(client.features.list_feature_views()),
-              "pipeline runs": _at_most(len(client.pipelines.list_runs(limit=101)), 100)}
+    counts = [("experiments", len(experiments), "/experiments"),
+              ("models", f"{len(models.items)}{'+' if models.next_page_token else ''}",
+               "/models"),
+              ("deployments", len(client.deployments.list()), "/deployments"),
+              ("feature views", len(client.features.list_feature_views()), "/features"),
+              ("pipeline runs", _at_most(len(client.pipelines.list_runs(limit=101)), 100),
+               "/pipelines")]
     return page("overview.html", "", counts=counts, recent=recent, experiment_names=names)
 
 
