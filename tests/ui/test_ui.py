@@ -87,6 +87,7 @@ def test_runs_pages_forward_and_back(page: Any, ui_server: UIServer) -> None:
     expect(page.get_by_role("link", name="next page")).to_have_count(0)
     page.get_by_role("link", name="previous page").click()
     assert _rows(page, "#runs") == first
+    expect(page.locator("#per_page")).to_have_value("2")  # a new search keeps the page size
 
 
 def test_run_page_shows_facts_and_a_chart_per_metric(page: Any, ui_server: UIServer) -> None:

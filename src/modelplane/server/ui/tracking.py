@@ -112,7 +112,8 @@ def experiment(ref: str, tracking: TrackingDep, filter: str = "", order_by: str 
                 pages=pager({"filter": filter, "order_by": order_by, "per_page": str(per_page)},
                             page_token, found.next_page_token, list(prev or [])),
                 filter=filter, order_by=order_by, error=error,
-                per_page=per_page, page_sizes=PAGE_SIZES, columns=columns,
+                per_page=per_page, columns=columns,
+                page_sizes=sorted({*PAGE_SIZES, per_page}) if per_page > 0 else PAGE_SIZES,
                 sorted_by=sorted_by, descending=descending,
                 attribute_sorts={"name": "name", "status": "status",
                                  "started (UTC)": "start_time"})
