@@ -36,6 +36,9 @@ API_PREFIX = "/api/v1"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0  # a large upload is answered after the server stored and hashed it
 RETRIES = 3
+#: Idle connections are dropped here before the server drops them (uvicorn: after 5 s),
+#: so a request is never written into a connection the server is closing.
+KEEPALIVE = 2.0
 BACKOFF = 0.1
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -94,7 +97,8 @@ class RemoteTransport:
             "base_url": self.server_url + API_PREFIX, "transport": transport,
             "timeout": httpx.Timeout(timeout, connect=connect_timeout),
             "headers": {"user-agent": _user_agent()},
-            "limits": httpx.Limits(max_connections=32, max_keepalive_connections=8)}
+            "limits": httpx.Limits(max_connections=32, max_keepalive_connections=8,
+                                   keepalive_expiry=KEEPALIVE)}
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         _open.add(self)
