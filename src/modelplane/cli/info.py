@@ -27,7 +27,8 @@ def collect_info() -> dict[str, Any]:
 
     db = get_database()
     with db.session_scope(readonly=True) as session:
-        meta = dict(session.execute(text("SELECT key, value FROM meta")).tuples().all())
+        meta: dict[str, str] = dict(
+            session.execute(text("SELECT key, value FROM meta")).tuples().all())
     artifacts = get_artifact_store()
     online = settings.online_store_url.split("://", 1)[0]
     return {
