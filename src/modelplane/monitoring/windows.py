@@ -28,6 +28,8 @@ WINDOW_FORMS = ("a duration such as 30s, 15m, 1h, 7d, 2w; a count of predictions
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _COUNT = re.compile(r"^\s*(\d+)\s*(p|predictions?)\s*$", re.IGNORECASE)
+MAX_SECONDS = 100 * 366 * 86400  # a century: longer spans are a typo, not a window
+MAX_COUNT = 10**12
 
 
 def parse_duration(text: str | float | int, *, field: str = "duration") -> float:
@@ -35,13 +37,18 @@ def parse_duration(text: str | float | int, *, field: str = "duration") -> float
     if isinstance(text, int | float) and not isinstance(text, bool):
         if text < 0:
             raise InvalidArgumentError(f"{field}: must not be negative", details={"field": field})
-        return float(text)
-    match = _DURATION.match(str(text))
-    if match is None:
-        raise InvalidArgumentError(
-            f"{field}: cannot parse {text!r}; expected a number of seconds or a duration "
-            "such as 30s, 15m, 1h, 7d", details={"field": field, "value": str(text)})
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if match is None:
+            raise InvalidArgumentError(
+                f"{field}: cannot parse {text!r}; expected a number of seconds or a duration "
+                "such as 30s, 15m, 1h, 7d", details={"field": field, "value": str(text)})
+        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not seconds <= MAX_SECONDS:
+        raise InvalidArgumentError(f"{field}: {text!r} is longer than 100 years",
+                                   details={"field": field, "value": str(text)})
+    return seconds
 
 
 def _when(text: str, field: str) -> datetime:
@@ -75,12 +82,16 @@ class Window:
             if seconds <= 0:
                 raise InvalidArgumentError(f"{field}: a window must be longer than zero",
                                            details={"field": field, "value": spec})
+            if seconds > MAX_SECONDS:
+                raise InvalidArgumentError(f"{field}: {spec!r} is longer than 100 years",
+                                           details={"field": field, "value": spec})
             return cls(spec=spec, seconds=seconds)
         if match := _COUNT.match(spec):
             count = int(match.group(1))
-            if count <= 0:
+            if count <= 0 or count > MAX_COUNT:
                 raise InvalidArgumentError(f"{field}: a count window needs at least 1 "
-                                           "prediction", details={"field": field, "value": spec})
+                                           "prediction and at most 10^12",
+                                           details={"field": field, "value": spec})
             return cls(spec=spec, count=count)
         if ".." in spec:
             first, _, second = spec.partition("..")

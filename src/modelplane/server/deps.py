@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from modelplane.client import Client
 from modelplane.core.config import Settings
@@ -73,3 +73,12 @@ def _deployments(request: Request) -> DeploymentService:
 
 DeploymentsDep = Annotated[DeploymentService, Depends(_deployments)]
 __all__ += ["DeploymentsDep"]
+
+
+# A version number as the database stores it (a 32-bit integer): anything larger is a 422
+# naming the parameter, never an overflow deep in the driver.
+MAX_VERSION = 2**31 - 1
+VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="A version number.")]
+VersionQuery = Annotated[int | None, Query(ge=1, le=MAX_VERSION,
+                                           description="A version number.")]
+__all__ += ["MAX_VERSION", "VersionPath", "VersionQuery"]

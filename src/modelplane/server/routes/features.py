@@ -7,11 +7,11 @@ columns a 422 naming the column.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from modelplane.server.deps import FeatureStoreDep
+from modelplane.server.deps import FeatureStoreDep, VersionQuery
 from modelplane.server.schemas.features import (
     EntityOut,
     FeatureServiceOut,
@@ -25,7 +25,7 @@ from modelplane.server.schemas.features import (
 
 router = APIRouter(prefix="/features", tags=["features"])
 
-Version = Annotated[int | None, Query(ge=1)]
+Version = VersionQuery
 
 
 def _view_out(view: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import HTMLResponse
 
-from modelplane.server.deps import MonitoringDep
+from modelplane.server.deps import MAX_VERSION, MonitoringDep
 from modelplane.server.schemas.monitoring import (
     AlertListOut,
     AlertOut,
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 
 WindowQ = Annotated[str, Query(max_length=128, description="30s, 15m, 1h, 7d, 1000p, or "
                                                           "START..END (ISO-8601)")]
-VersionQ = Annotated[int | None, Query(ge=0)]
+VersionQ = Annotated[int | None, Query(ge=0, le=MAX_VERSION)]
 
 
 def _finite(value: Any) -> Any:

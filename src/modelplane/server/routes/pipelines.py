@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from modelplane.server.deps import ClientDep
+from modelplane.server.deps import ClientDep, VersionPath
 from modelplane.server.schemas.pipelines import (
     PipelineRunOut,
     ScheduleCreate,
@@ -40,7 +40,7 @@ def run_lineage(run_id: str, client: ClientDep) -> dict[str, Any]:
 
 
 @router.get("/models/{name}/versions/{version}/lineage")
-def model_lineage(name: str, version: int, client: ClientDep) -> dict[str, Any]:
+def model_lineage(name: str, version: VersionPath, client: ClientDep) -> dict[str, Any]:
     return client.pipelines.model_lineage(name, version).to_dict()
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from modelplane.server.deps import RegistryDep
+from modelplane.server.deps import RegistryDep, VersionPath, VersionQuery
 from modelplane.server.schemas.registry import (
     AliasOut,
     AliasUpdate,
@@ -114,19 +114,19 @@ def create_version(registry: RegistryDep, name: str,
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelVersionOut)
-def get_version(registry: RegistryDep, name: str, version: int) -> ModelVersionOut:
+def get_version(registry: RegistryDep, name: str, version: VersionPath) -> ModelVersionOut:
     return _version_out(registry.get_version(name, version))
 
 
 @router.patch("/models/{name}/versions/{version}", response_model=ModelVersionOut)
-def update_version(registry: RegistryDep, name: str, version: int,
+def update_version(registry: RegistryDep, name: str, version: VersionPath,
                    body: ModelVersionUpdate) -> ModelVersionOut:
     return _version_out(registry.update_version(name, version, description=body.description))
 
 
 @router.delete("/models/{name}/versions/{version}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response)
-def delete_version(registry: RegistryDep, name: str, version: int, force: bool = False,
+def delete_version(registry: RegistryDep, name: str, version: VersionPath, force: bool = False,
                    actor: Actor = "") -> Response:
     """Delete a version (``force=true`` for one in production) and its unshared artifacts."""
     registry.delete_version(name, version, force=force, actor=actor)
@@ -135,14 +135,14 @@ def delete_version(registry: RegistryDep, name: str, version: int, force: bool =
 
 @router.put("/models/{name}/versions/{version}/tags/{key:path}",
             response_model=ModelVersionOut)
-def set_version_tag(registry: RegistryDep, name: str, version: int, key: str,
+def set_version_tag(registry: RegistryDep, name: str, version: VersionPath, key: str,
                     body: TagUpdate) -> ModelVersionOut:
     return _version_out(registry.set_version_tag(name, version, key, body.value))
 
 
 @router.delete("/models/{name}/versions/{version}/tags/{key:path}",
                response_model=ModelVersionOut)
-def delete_version_tag(registry: RegistryDep, name: str, version: int,
+def delete_version_tag(registry: RegistryDep, name: str, version: VersionPath,
                        key: str) -> ModelVersionOut:
     return _version_out(registry.delete_version_tag(name, version, key))
 
@@ -161,7 +161,7 @@ def search_versions(registry: RegistryDep, filter: str = "", order_by: str | Non
 
 
 @router.post("/models/{name}/versions/{version}/stage", response_model=ModelVersionOut)
-def set_stage(registry: RegistryDep, name: str, version: int,
+def set_stage(registry: RegistryDep, name: str, version: VersionPath,
               body: StageUpdate) -> ModelVersionOut:
     return _version_out(registry.set_stage(name, version, body.stage, actor=body.actor,
                                            reason=body.reason))
@@ -192,7 +192,7 @@ def delete_alias(registry: RegistryDep, name: str, alias: str, actor: Actor = ""
 
 
 @router.get("/models/{name}/history", response_model=AuditEntryListOut)
-def history(registry: RegistryDep, name: str, version: int | None = None,
+def history(registry: RegistryDep, name: str, version: VersionQuery = None,
             limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> AuditEntryListOut:
     """The audit log, oldest first (the newest ``limit`` entries)."""
     entries = registry.history(name, version, limit=limit)

@@ -29,7 +29,7 @@ class PredictionIn(_In):
     """One logged prediction; ``time`` defaults to when the server receives it."""
 
     request_id: str = Field(min_length=1, max_length=128)
-    version: int | None = Field(default=None, ge=0)
+    version: int | None = Field(default=None, ge=0, le=2**31 - 1)
     inputs: dict[str, Any] | list[Any] | None = None
     outputs: Any = None
     latency_s: float | None = Field(default=None, ge=0)
@@ -73,7 +73,7 @@ class ReferenceCreate(_In):
     dataset: str | None = None
     data: dict[str, list[Any]] | None = None
     predictions: dict[str, list[Any]] | list[Any] | None = None
-    version: int | None = Field(default=None, ge=0)
+    version: int | None = Field(default=None, ge=0, le=2**31 - 1)
     bins: int = Field(default=100, ge=1, le=1000)
     top_k: int = Field(default=1000, ge=0, le=100_000)
 
@@ -175,7 +175,7 @@ class RuleCreate(_In):
     threshold: float
     op: str = ">"
     window: str = "1h"
-    version: int | None = Field(default=None, ge=0)
+    version: int | None = Field(default=None, ge=0, le=2**31 - 1)
     cooldown: str | float = "10m"
     actions: list[dict[str, Any]] = Field(default_factory=list)
     enabled: bool = True
