@@ -289,3 +289,15 @@ def test_blob_uploads_are_verified_and_bounded(remote: mp.Client, server: Shared
         refused = _error(lambda: remote.http.post(
             f"/runs/{run.id}/artifacts", {"path": "gone", "digest": manifest, "is_dir": True}))
     assert isinstance(refused, mp.InvalidArgumentError) and refused.details["missing"] == wrong
+
+
+def test_a_server_started_with_a_server_url_stays_embedded(
+        start_server: Callable[..., LiveServer]) -> None:
+    """The variable remote clients use, left in a server's environment, must not make the
+    server a client of itself (it would wait on its own answers)."""
+    server = start_server("--serve", "models:/nothing@production",
+                          env={"MODELPLANE_SERVER_URL": "http://127.0.0.1:9"})
+    with server.client() as http:
+        assert http.get("/api/v1/health", timeout=10).status_code == 200
+        assert http.get("/api/v1/models", timeout=10).status_code == 200
+        assert http.get("/api/v1/experiments", timeout=10).status_code == 200

@@ -25,7 +25,15 @@ def quickstart() -> None:
     from rich.console import Console
 
     from modelplane.cli.info import collect_info
+    from modelplane.core.config import get_settings
 
+    if get_settings().server_url:
+        from modelplane.core.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "the quickstart runs embedded (it serves models and runs the closed loop in "
+            "this process); unset MODELPLANE_SERVER_URL to run it",
+            details={"field": "MODELPLANE_SERVER_URL"})
     console = Console()
     console.rule("[bold]modelplane quickstart")
     facts = collect_info()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelplane.cli.server import check_bind_address
+from modelplane.cli.server import check_bind_address, embedded_only
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -92,6 +92,7 @@ def serve(
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, /predict/{model}, /metrics."""
     check_bind_address(host, insecure)
+    embedded_only()  # a server is where remote clients point; it is never remote itself
     from modelplane.client import Client
     from modelplane.serving.runtime import ServeSpec
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Annotated
 
@@ -36,6 +37,15 @@ def _is_loopback(host: str) -> bool:
             return False
 
 
+def embedded_only() -> None:
+    """Drop ``MODELPLANE_SERVER_URL`` from this process and the workers and writer
+    processes it starts: they open the database themselves."""
+    if os.environ.pop("MODELPLANE_SERVER_URL", None):
+        from modelplane.core.config import reset_settings
+
+        reset_settings()
+
+
 def server(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
@@ -49,6 +59,7 @@ def server(
 ) -> None:
     """Run the modelplane server: REST API, UI, /metrics and model serving."""
     check_bind_address(host, insecure)
+    embedded_only()  # a server is where remote clients point; it is never remote itself
     import uvicorn
 
     from modelplane.store.db import get_database

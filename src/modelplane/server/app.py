@@ -27,6 +27,12 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
     ``serve``: model URIs (or ``ServeSpec``) for the serving routes, with ``serving``
     defaults; ``serving_only``: only serving routes, health and ``/metrics``."""
     settings = settings or get_settings()
+    if settings.server_url:  # the server is where remote clients point: never remote itself
+        if settings is get_settings():
+            from modelplane.core.config import configure
+
+            configure(server_url="")  # what builds Client() in this process sees it too
+        settings = settings.model_copy(update={"server_url": ""})
     app = FastAPI(
         title="modelplane",
         version=__version__,
