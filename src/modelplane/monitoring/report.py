@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from modelplane.monitoring.service import MonitoringService
 
 __all__ = ["MonitorReport", "MonitoringCollector", "build_report", "render_html",
-           "report_tables"]
+           "report_tables", "svg_histogram"]
 
 
 @dataclass
@@ -148,7 +148,7 @@ def report_tables(report: MonitorReport) -> list[Any]:
 # -- HTML ---------------------------------------------------------------------------------
 
 
-def _svg_histogram(labels: list[str], reference: list[float], current: list[float],
+def svg_histogram(labels: list[str], reference: list[float], current: list[float],
                    width: int = 420, height: int = 150) -> str:
     """Reference (grey) and current (blue) shares side by side, one group per bin."""
     n = max(len(labels), 1)
@@ -226,7 +226,7 @@ def render_html(report: MonitorReport) -> str:
             charts.append({
                 "name": c.column if c.role == "feature" else f"prediction:{c.column}",
                 "drifted": c.drifted,
-                "svg": _svg_histogram(hist["labels"], hist["reference"], hist["current"]),
+                "svg": svg_histogram(hist["labels"], hist["reference"], hist["current"]),
                 "note": f"{c.effect} {_fmt(c.effect_size)}, {c.test} p {_fmt(c.p_value, 3)}"})
     env = Environment(autoescape=True)
     return env.from_string(_TEMPLATE).render(

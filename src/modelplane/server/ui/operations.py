@@ -90,7 +90,7 @@ def _column_name(c: ColumnDrift) -> str:
 
 
 def _drift_view(report: Any, feature: str, query: dict[str, str]) -> DriftView:
-    from modelplane.monitoring.report import _svg_histogram  # the report's own histogram
+    from modelplane.monitoring.report import svg_histogram
 
     columns = report.result.columns
     bars = [Bar(label=_column_name(c), value=c.effect_size, flagged=c.drifted,
@@ -106,7 +106,7 @@ def _drift_view(report: Any, feature: str, query: dict[str, str]) -> DriftView:
     if chosen is None:
         chosen = next((c for c in columns if c.drifted), columns[0] if columns else None)
     hist = chosen.histogram if chosen is not None else {}
-    svg = (Markup(_svg_histogram(hist["labels"], hist["reference"], hist["current"],
+    svg = (Markup(svg_histogram(hist["labels"], hist["reference"], hist["current"],
                                  width=560, height=180))
            if hist and hist.get("labels") else None)
     return DriftView(report, bar_chart(bars), chosen, svg, unknown)
