@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
@@ -128,6 +129,45 @@ def test_search_filter_language(tracking: TrackingService) -> None:
     assert info.value.details["position"] == 14
     with pytest.raises(InvalidArgumentError, match="metrix"):
         tracking.search_runs("metrix.auc > 1")
+
+
+def test_metric_values_come_back_exactly(tracking: TrackingService) -> None:
+    """Bit for bit, infinities and NaN included: SQLite's JSON would round a value to 15
+    digits and cannot hold an infinity, so metrics must not travel through it."""
+    run = tracking.start_run("exp")
+    values = {"sum": 0.1 + 0.2, "tiny": 5e-324, "big": 2.0**60 + 2.0, "third": 1 / 3,
+              "inf": math.inf, "neg_inf": -math.inf, "zero": 0.0, "whole": 3.0}
+    tracking.log_metrics(run.id, {**values, "nan": math.nan})
+    for got in (tracking.get_run(run.id), tracking.search_runs("metrics.inf > 1").runs[0],
+                tracking.search_runs("", order_by="metrics.sum").runs[0]):
+        assert math.isnan(got.metrics.pop("nan"))
+        assert got.metrics == values
+        assert all(type(v) is float for v in got.metrics.values())
+
+
+def test_repeated_search_shapes_bind_their_new_values(tracking: TrackingService) -> None:
+    tracking.start_run("a", name="a1", params={"C": "1"})
+    tracking.start_run("b", name="b1", params={"C": "1"})
+    tracking.start_run("b", name="b2", tags={"t": "x"})
+
+    def names(flt: str, **kw: object) -> list[str]:
+        return [r.name for r in tracking.search_runs(flt, **kw).runs]  # type: ignore[arg-type]
+
+    for _ in range(2):  # the second round runs the statements compiled by the first
+        assert names("params.C = '1'", experiments=["a"]) == ["a1"]
+        assert names("params.C = '1'", experiments=["b"]) == ["b1"]
+        assert names("params.C = '1'", experiments=["b", "a"], order_by="name") == ["a1", "b1"]
+        assert names("params.C = '1'", experiments=["a", "b"], order_by="name",
+                     max_results=1) == ["a1"]
+        assert names("params.C = '2'", experiments=["a", "b"]) == []
+        assert names("name like 'b%'", order_by="name desc") == ["b2", "b1"]
+        # ties keep the newest first; runs without the param come last either way
+        assert names("", order_by="params.C desc") == ["b1", "a1", "b2"]
+        assert names("", order_by="params.C") == ["b1", "a1", "b2"]
+        page = tracking.search_runs("", order_by="params.C", max_results=2)
+        assert names("", order_by="params.C", page_token=page.next_page_token) == ["b2"]
+    b2 = tracking.search_runs("name = 'b2'").runs[0]
+    assert b2.tags == {"t": "x"} and b2.params == {} and b2.metrics == {}
 
 
 def test_artifacts_files_and_folders(tracking: TrackingService, tmp_path: Path) -> None:

@@ -7,14 +7,16 @@ On SQLite a SELECT through SQLAlchemy costs ~90 µs, the same SELECT on a raw
 read-only connection per thread, and applies the same bind and result processors the
 column types would, so rows come back exactly as through SQLAlchemy. Only SQLite files
 take this path; on PostgreSQL the network round trip dominates and ``first`` falls back
-to a normal connection.
+to a normal connection. ``snapshot`` lends the raw connection for a read of several
+statements (run search), leaving compilation and row handling to the caller.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select
@@ -86,6 +88,21 @@ class FastReader:
         except sqlite3.Error as exc:
             raise StorageUnavailableError(f"the metadata database is unavailable: {exc}") from exc
         return None if values is None else compiled.row(values)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """This thread's raw read-only connection inside one read transaction, so that
+        several statements see the same state (SQLite files only: check ``self.path``).
+        Rows come back as the driver returns them, without result processing."""
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageUnavailableError(f"the metadata database is unavailable: {exc}") from exc
 
     def write(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         """Run ``(sql, rows)`` executemany pairs in one ``BEGIN IMMEDIATE`` transaction on

@@ -7,11 +7,12 @@ the same step and a later time), all in the caller's single transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import JSON, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import RowMapping, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from modelplane.core.errors import InvalidStateError, NotFoundError
@@ -19,7 +20,6 @@ from modelplane.core.filters import Expr, Field
 from modelplane.core.ids import new_id
 from modelplane.core.timeutil import as_utc, utcnow
 from modelplane.store.db import Database
-from modelplane.store.filters import compile_filter, compile_order_by
 from modelplane.store.tables import (
     datasets,
     experiments,
@@ -32,7 +32,8 @@ from modelplane.store.tables import (
     runs,
 )
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
-from modelplane.tracking.search import RunResolver
+from modelplane.tracking.runread import RUN_COLUMNS, PreparedRuns, RunReader
+from modelplane.tracking.search import search_page
 
 __all__ = ["SqlTrackingStore", "from_epoch_ms", "to_epoch_ms"]
 
@@ -52,28 +53,19 @@ def from_epoch_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
-def _experiment(row: Any) -> Experiment:
-    return Experiment(id=row.id, name=row.name, description=row.description,
-                      tags=dict(row.tags or {}), lifecycle=row.lifecycle,
-                      created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at))
+# search statements kept compiled, per store (the oldest is dropped beyond this)
+_SEARCHES_KEPT = 256
+
+# module level: the fast reader keeps one compiled form per statement object
+_EXPERIMENT_BY_KEY = select(experiments).where(
+    or_(experiments.c.id == bindparam("key"), experiments.c.name == bindparam("key")))
 
 
-def _metrics(values: dict[str, Any] | None) -> dict[str, float]:
-    """JSON-aggregated metric values: NULL (SQLite) and "NaN" (PostgreSQL) are NaN."""
-    if not values:
-        return {}
-    return {k: v if type(v) is float else (_NAN if v is None else float(v))
-            for k, v in values.items()}
-
-
-def _run(row: Any, p: dict[str, str] | None = None, m: dict[str, float] | None = None,
-         t: dict[str, str] | None = None) -> Run:
-    # times come back aware UTC from the column type (UtcDateTime)
-    return Run(id=row.id, experiment_id=row.experiment_id, name=row.name, status=row.status,
-               lifecycle=row.lifecycle, start_time=row.start_time, end_time=row.end_time,
-               parent_run_id=row.parent_run_id, user=row.user, host=row.host, pid=row.pid,
-               source=row.source, code_commit=row.code_commit, code_dirty=row.code_dirty,
-               params=p or {}, metrics=m or {}, tags=t or {})
+def _experiment(row: Mapping[str, Any] | RowMapping) -> Experiment:
+    return Experiment(id=row["id"], name=row["name"], description=row["description"],
+                      tags=dict(row["tags"] or {}), lifecycle=row["lifecycle"],
+                      created_at=as_utc(row["created_at"]),
+                      updated_at=as_utc(row["updated_at"]))
 
 
 class SqlTrackingStore:
@@ -81,6 +73,8 @@ class SqlTrackingStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._reader = RunReader(db)
+        self._searches: dict[tuple[Any, ...], PreparedRuns] = {}
         if db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
@@ -140,22 +134,25 @@ class SqlTrackingStore:
         return row
 
     def get_experiment(self, id_or_name: str) -> Experiment:
-        with self.db.session_scope(readonly=True) as session:
-            return _experiment(self._find_experiment(session, id_or_name))
+        row = self.db.fast.first(_EXPERIMENT_BY_KEY, {"key": id_or_name})
+        if row is None:
+            raise NotFoundError(f"experiment {id_or_name!r} not found",
+                                details={"experiment": id_or_name})
+        return _experiment(row._mapping)
 
     def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
         query = select(experiments).order_by(experiments.c.created_at)
         if not include_deleted:
             query = query.where(experiments.c.lifecycle == "active")
         with self.db.session_scope(readonly=True) as session:
-            return [_experiment(row) for row in session.execute(query)]
+            return [_experiment(row._mapping) for row in session.execute(query)]
 
     def update_experiment(self, experiment_id: str, **changes: Any) -> Experiment:
         with self.db.session_scope() as session:
             row = self._find_experiment(session, experiment_id)
             session.execute(update(experiments).where(experiments.c.id == row.id)
                             .values(**changes, updated_at=utcnow()))
-            return _experiment(self._find_experiment(session, row.id))
+            return _experiment(self._find_experiment(session, row.id)._mapping)
 
     # -- runs --------------------------------------------------------------------------
     def create_run(self, run: Run) -> Run:
@@ -169,11 +166,15 @@ class SqlTrackingStore:
         return run
 
     def get_run(self, run_id: str) -> Run:
-        with self.db.session_scope(readonly=True) as session:
-            found = self._load_runs(session, select(runs).where(runs.c.id == run_id))
+        found = self._reader.load(self._run_by_id, {"run_id": run_id})
         if not found:
             raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
         return found[0]
+
+    @cached_property
+    def _run_by_id(self) -> PreparedRuns:
+        return self._reader.prepare(
+            select(*RUN_COLUMNS).where(runs.c.id == bindparam("run_id")), late=["run_id"])
 
     def update_run(self, run_id: str, **changes: Any) -> Run:
         with self.db.session_scope() as session:
@@ -181,33 +182,6 @@ class SqlTrackingStore:
             if result.rowcount == 0:
                 raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
         return self.get_run(run_id)
-
-    def _load_runs(self, session: Session, query: Any) -> list[Run]:
-        """Runs of ``query`` with their params, latest metrics and tags, in one statement:
-        each run's key/value pairs come aggregated as JSON by the database."""
-        page = query.subquery("page")
-        stmt = select(page, self._aggregate(page)).select_from(page)
-        if "pos" in page.c:
-            stmt = stmt.order_by(page.c.pos)
-        rows = session.execute(stmt).all()
-        out = []
-        for row in rows:
-            kv = row.kv or {}
-            out.append(_run(row, kv.get("p") or {}, _metrics(kv.get("m")), kv.get("t") or {}))
-        return out
-
-    def _aggregate(self, page: Any) -> Any:
-        """One JSON object per run, ``{"p": params, "m": metrics, "t": tags}``: one value
-        to decode per run instead of three."""
-        sqlite = self.db.dialect == "sqlite"
-        agg = func.json_group_object if sqlite else func.json_object_agg
-        parts: list[Any] = []
-        for key, table in (("p", params), ("m", latest_metrics), ("t", run_tags)):
-            sub = (select(agg(table.c.key, table.c.value)).where(table.c.run_id == page.c.id)
-                   .correlate(page).scalar_subquery())
-            parts += [literal(key), func.json(sub) if sqlite else sub]
-        build = func.json_object if sqlite else func.json_build_object
-        return build(*parts, type_=JSON).label("kv")
 
     # -- logging -----------------------------------------------------------------------
     def log_batch(self, run_id: str, metric_rows: Sequence[tuple[str, str, float, int, int]],
@@ -290,18 +264,21 @@ class SqlTrackingStore:
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
                     include_deleted: bool = False) -> list[Run]:
-        resolver = RunResolver()
-        query = select(runs).where(compile_filter(where, resolver))
-        if experiment_ids is not None:
-            query = query.where(runs.c.experiment_id.in_(list(experiment_ids)))
-        if not include_deleted:
-            query = query.where(runs.c.lifecycle == "active")
-        ordering = [*compile_order_by(order_by, resolver), runs.c.start_time.desc(), runs.c.id]
-        # the position travels with the page, so the outer query keeps the order
-        query = (query.add_columns(func.row_number().over(order_by=ordering).label("pos"))
-                 .order_by(*ordering).limit(limit).offset(offset))
-        with self.db.session_scope(readonly=True) as session:
-            return self._load_runs(session, query)
+        """One compiled statement per search shape (filter, order, number of experiments):
+        a repeated search, or the next page of one, only binds its values."""
+        ids = None if experiment_ids is None else list(experiment_ids)
+        key = (where, tuple(order_by), None if ids is None else len(ids), include_deleted)
+        prepared = self._searches.get(key)
+        if prepared is None:
+            page = search_page(where, order_by, None if ids is None else len(ids),
+                               include_deleted)
+            prepared = self._reader.prepare(page.stmt, page.order, page.late)
+            if len(self._searches) >= _SEARCHES_KEPT:
+                self._searches.pop(next(iter(self._searches)), None)
+            self._searches[key] = prepared
+        late: dict[str, Any] = {"limit": limit, "offset": offset}
+        late.update((f"experiment_{i}", run_id) for i, run_id in enumerate(ids or ()))
+        return self._reader.load(prepared, late)
 
     # -- artifacts and datasets --------------------------------------------------------
     def add_artifact(self, run_id: str, artifact: RunArtifact) -> None:
@@ -357,11 +334,20 @@ class SqlTrackingStore:
                              profile=r.profile, created_at=as_utc(r.created_at))
 
     def running_runs(self, older_than: datetime | None = None) -> list[Run]:
-        query = select(runs).where(runs.c.status == "running")
-        if older_than is not None:
-            query = query.where(runs.c.start_time < older_than)
-        with self.db.session_scope(readonly=True) as session:
-            return self._load_runs(session, query)
+        if older_than is None:
+            return self._reader.load(self._running)
+        return self._reader.load(self._running_before, {"older_than": older_than})
+
+    @cached_property
+    def _running(self) -> PreparedRuns:
+        return self._reader.prepare(select(*RUN_COLUMNS).where(runs.c.status == "running"))
+
+    @cached_property
+    def _running_before(self) -> PreparedRuns:
+        return self._reader.prepare(
+            select(*RUN_COLUMNS).where(runs.c.status == "running",
+                                       runs.c.start_time < bindparam("older_than")),
+            late=["older_than"])
 
     def delete_run_tag(self, run_id: str, key: str) -> None:
         with self.db.session_scope() as session:
