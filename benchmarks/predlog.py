@@ -131,7 +131,7 @@ def main(quick: bool = False, storage: str = "database") -> list[Row]:
             row(BENCHMARK, "server CPU per request, log on", min(cpu[True]), "us",
                 note="the serving process alone"),
             row(BENCHMARK, "writer process CPU per request", min(cpu_writer), "us",
-                note="on another core"),
+                note="a separate process"),
             row(BENCHMARK, "records in the log (+ dropped)", logged + dropped, "rows",
                 target=f">= {total_requests}", ok=logged + dropped >= total_requests,
                 note=f"{dropped} dropped and counted"),

@@ -19,6 +19,7 @@ import pytest
 
 from modelplane.client import Client
 from modelplane.core.config import Settings
+from modelplane.monitoring.proclog import ProcessLogger
 from modelplane.monitoring.served import answer
 from modelplane.monitoring.writer import ProcessSink
 
@@ -32,9 +33,11 @@ def client(database_url: str, mp_home: Path) -> Iterator[Client]:
 
 
 def process_logger(client: Client) -> tuple[Any, ProcessSink]:
+    """What a server installs: answers encoded at once, written by the child process."""
     monitoring = client.monitoring
     sink = ProcessSink(client.settings, generation=lambda: monitoring.reference_generation)
-    return monitoring.logger(sink=sink, flush_interval_s=0.05), sink
+    logger = monitoring.install_logger(lambda: ProcessLogger(sink, flush_interval_s=0.05))
+    return logger, sink
 
 
 def proba(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +128,6 @@ def test_without_the_process_answers_are_written_on_the_logger_thread(client: Cl
     logger.log(answer("m", 1, "np", np.array([[1.5, np.inf]]), proba(1), 0.001))
     logger.log(answer("m", 1, "raw", b'{"a": 1.0}', proba(1), 0.001))
     assert logger.flush(30)
-    assert client.monitoring.logger_sink is None
     assert client.monitoring.health("m", "1h").overall.requests == 2
     joined = client.monitoring.log_labels("m", {"np": 0, "raw": 1})
     assert joined.accepted == 2

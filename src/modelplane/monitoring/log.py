@@ -122,8 +122,8 @@ class PredictionLogger:
                 return False
             self._queue.append(record)
             self._accepted += 1  # approximate under threads; exact counts are written/dropped
-            if len(self._queue) >= self._batch_size:
-                self._wake.set()
+            if len(self._queue) >= self._batch_size and not self._wake.is_set():
+                self._wake.set()  # (set() takes a lock: not on every call while it waits)
             return True
         except Exception:  # never into the caller
             return False

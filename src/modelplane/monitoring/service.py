@@ -36,12 +36,7 @@ from modelplane.monitoring.drift import DriftOptions, score_counts
 from modelplane.monitoring.entities import DriftReport, LabelResult, label_rows
 from modelplane.monitoring.evaluation import RuleEvaluator, metric_value
 from modelplane.monitoring.health import HealthReport, StatsBucket
-from modelplane.monitoring.log import (
-    PredictionLogger,
-    PredictionRecord,
-    PredictionSink,
-    normalise_record,
-)
+from modelplane.monitoring.log import PredictionLogger, PredictionRecord, normalise_record
 from modelplane.monitoring.performance import (
     PerformanceReport,
     VersionPerformance,
@@ -87,30 +82,32 @@ class MonitoringService:
         self.retention_s = parse_duration(retention, field="retention")
         self._ref_ttl = reference_ttl_s
         self._ref_cache: dict[tuple[str, int], tuple[float, Reference | None]] = {}
-        self._logger: PredictionLogger | None = None
-        self._sink: PredictionSink | None = None
+        self._logger: Any = None  # a PredictionLogger, or a server's ProcessLogger
         self.reference_generation = 0  # bumped when a reference is set or deleted here
         self._lock = threading.Lock()
         self._evaluator = RuleEvaluator(self)
         self._last_retention = 0.0
 
     # -- the prediction log --------------------------------------------------------------
-    def logger(self, *, sink: PredictionSink | None = None, **options: Any) -> PredictionLogger:
-        """This service's shared :class:`PredictionLogger`. ``sink`` and ``options``
-        (capacity, batch_size, flush_interval_s) apply when it is first created; the sink
-        defaults to this service, writing on the logger's thread (a server passes a
-        :class:`~modelplane.monitoring.writer.ProcessSink` to write in a child process).
-        """
+    def logger(self, **options: Any) -> PredictionLogger:
+        """This service's shared :class:`PredictionLogger`, writing on its own thread
+        (``options`` apply when it is first created: capacity, batch_size,
+        flush_interval_s). A server installs a process-backed one instead (see
+        :meth:`install_logger`)."""
         with self._lock:
             if self._logger is None:
-                self._sink = sink
-                self._logger = PredictionLogger(sink or self, **options)
+                self._logger = PredictionLogger(self, **options)
             return self._logger
 
-    @property
-    def logger_sink(self) -> PredictionSink | None:
-        """The sink the shared logger writes to, when it is not this service."""
-        return self._sink
+    def install_logger(self, make: Any) -> Any:
+        """Use ``make()`` as this service's logger unless one exists (anything with
+        ``log``, ``flush``, ``close`` and ``stats``: a server's
+        :class:`~modelplane.monitoring.proclog.ProcessLogger`), so that joining labels
+        waits for it and health reports its counters. Returns the logger in use."""
+        with self._lock:
+            if self._logger is None:
+                self._logger = make()
+            return self._logger
 
     def log_predictions(self, records: Iterable[PredictionRecord | Mapping[str, Any]]) -> int:
         """Write records now (not through the queue); returns how many were stored.
@@ -194,9 +191,6 @@ class MonitoringService:
     def close(self) -> None:
         if self._logger is not None:
             self._logger.close()
-        close_sink = getattr(self._sink, "close", None)
-        if callable(close_sink):
-            close_sink()
         self._evaluator.close()
 
     # -- references ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ it ignores SIGINT and SIGTERM, so a stopping server can still hand over what it 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -41,6 +42,7 @@ log = logging.getLogger("modelplane.monitoring")
 
 _HEADER = struct.Struct(">I")
 _PIPE_BYTES = 1 << 20
+NICENESS = 10
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -62,13 +64,18 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
-def send(stream: IO[bytes], value: Any) -> None:
+def send(stream: IO[bytes], value: Any, *, flush: bool = True) -> None:
     payload = dumps(value)
     stream.write(_HEADER.pack(len(payload)) + payload)
-    stream.flush()
+    if flush:
+        stream.flush()
 
 
 def receive(stream: IO[bytes]) -> Any:
+    return orjson.loads(receive_bytes(stream))
+
+
+def receive_bytes(stream: IO[bytes]) -> bytes:
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         raise EOFError("the stream closed")
@@ -76,7 +83,13 @@ def receive(stream: IO[bytes]) -> Any:
     payload = stream.read(size)
     if len(payload) < size:
         raise EOFError("the stream closed in the middle of a frame")
-    return orjson.loads(payload)
+    return payload
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _widen(stream: IO[bytes]) -> None:
@@ -102,6 +115,7 @@ class ProcessSink:
         self._start_timeout = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._seq = 0
+        self._pending = b""  # answer bytes read past the last frame
         self._lock = threading.Lock()
         self.starts = 0
 
@@ -117,16 +131,25 @@ class ProcessSink:
         except Exception as exc:
             log.warning("prediction log: the writer process did not start: %s", exc)
 
-    def write(self, records: list[Any], dropped: dict[tuple[str, int], int]) -> int:
+    def write(self, entries: bytes | bytearray, count: int,
+              dropped: dict[tuple[str, int], int]) -> int:
+        """Hand ``count`` encoded answers (``entries``: JSON values joined by commas) and
+        the drops to the child; returns how many it rejected. Raises when the child
+        fails or dies (the caller retries; the next call starts a new child)."""
         with self._lock:
             proc = self._ensure()
             assert proc.stdin is not None and proc.stdout is not None
             self._seq += 1
-            frame = {"seq": self._seq, "gen": self._generation(), "entries": records,
-                     "dropped": [[m, v, n] for (m, v), n in dropped.items()]}
+            header = {"seq": self._seq, "gen": self._generation(), "count": count,
+                      "dropped": [[m, v, n] for (m, v), n in dropped.items()]}
+            head = dumps(header)
+            # one write and one read per batch: each blocking call gives the GIL away
+            # and takes it back from the event loop, which stalls it for a moment
+            frame = b"".join((_HEADER.pack(len(head)), head,
+                              _HEADER.pack(len(entries) + 2), b"[", entries, b"]"))
             try:
-                send(proc.stdin, frame)
-                reply = receive(proc.stdout)
+                _write_all(proc.stdin.fileno(), frame)
+                reply = orjson.loads(self._read_frame(proc.stdout.fileno()))
             except (OSError, EOFError, ValueError) as exc:
                 self._stop(kill=True)
                 raise RuntimeError(f"the prediction log writer process stopped ({exc})"
@@ -138,10 +161,24 @@ class ProcessSink:
                 raise RuntimeError(str(reply["error"]))
             return int(reply.get("rejected", 0))
 
+    def _read_frame(self, fd: int) -> bytes:
+        data = self._pending
+        while True:
+            if len(data) >= _HEADER.size:
+                (size,) = _HEADER.unpack_from(data)
+                if len(data) >= _HEADER.size + size:
+                    self._pending = data[_HEADER.size + size:]
+                    return data[_HEADER.size:_HEADER.size + size]
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise EOFError("the writer process closed its answers")
+            data += chunk
+
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self._stop(kill=True)
+        self._pending = b""
         proc = subprocess.Popen(
             [sys.executable, "-m", "modelplane.monitoring.writer"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
@@ -196,6 +233,8 @@ def main() -> int:
     """The child's loop: read frames from stdin, write them, answer on stdout."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(NICENESS)  # background work: the serving process comes first for the CPU
     inp = sys.stdin.buffer
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints go to stderr, never into the frames
@@ -221,13 +260,14 @@ def main() -> int:
     while True:
         try:
             frame = receive(inp)
+            body = receive_bytes(inp)
         except EOFError:
             break
         if frame.get("gen") != generation:
             generation = frame.get("gen")
             service.forget_references()
         try:
-            entries = [tuple(e) if type(e) is list else e for e in frame["entries"]]
+            entries = [tuple(e) if type(e) is list else e for e in orjson.loads(body)]
             dropped = {(str(m), int(v)): int(n) for m, v, n in frame.get("dropped", [])}
             reply: dict[str, Any] = {"seq": frame["seq"],
                                      "rejected": service.write(entries, dropped, plain=True)}

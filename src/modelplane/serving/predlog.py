@@ -8,6 +8,8 @@ counts happen in the writer process (:class:`~modelplane.monitoring.writer.Proce
 so they never compete with the event loop for the interpreter; with
 ``MODELPLANE_PREDICTION_LOG_PROCESS=false`` they run on the logger's thread instead.
 ``MODELPLANE_PREDICTION_LOG=false`` turns the log off. ``log`` never raises.
+With the writer process the answer is encoded at once into one buffer
+(:class:`~modelplane.monitoring.proclog.ProcessLogger`): nothing per request stays alive.
 """
 
 from __future__ import annotations
@@ -32,36 +34,35 @@ class ServingLog:
         self.enabled = enabled
         self.process = process
         self._logger: Any = None
-        self._sink: Any = None
 
     @property
     def logger(self) -> Any:
         if self._logger is None:
             monitoring = self.client.monitoring
-            sink = None
             if self.process:
+                from modelplane.monitoring.proclog import ProcessLogger
                 from modelplane.monitoring.writer import ProcessSink
 
-                sink = ProcessSink(self.client.settings,
-                                   generation=lambda: monitoring.reference_generation)
-            self._logger = monitoring.logger(sink=sink)
-            self._sink = sink if monitoring.logger_sink is sink else None
+                def make() -> ProcessLogger:
+                    return ProcessLogger(ProcessSink(
+                        self.client.settings,
+                        generation=lambda: monitoring.reference_generation))
+
+                self._logger = monitoring.install_logger(make)
+            else:
+                self._logger = monitoring.logger()
         return self._logger
 
     def start(self) -> None:
         """Create the logger now and start its writer process in the background, so the
         first requests do not pay for it (otherwise both happen on first use)."""
         try:
-            sink = self.logger_sink()
+            sink = getattr(self.logger, "sink", None)
             if sink is not None:
                 threading.Thread(target=sink.start, name="modelplane-log-writer-start",
                                  daemon=True).start()
         except Exception:
             log.warning("prediction log: could not start the writer", exc_info=True)
-
-    def logger_sink(self) -> Any:
-        self.logger  # noqa: B018 - creates it
-        return self._sink
 
     def log(self, model: str, version: int, request_id: str, data: Any, result: Any,
             seconds: float, *, error: str | None = None, deployment: str | None = None,

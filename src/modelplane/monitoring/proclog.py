@@ -1,0 +1,147 @@
+"""The serving process's side of the prediction log when a writer process writes it.
+
+:class:`ProcessLogger` has the interface of
+:class:`~modelplane.monitoring.log.PredictionLogger` (``log``, ``flush``, ``close``,
+``stats``) but keeps nothing per request: ``log`` encodes the answer to JSON at once
+(about a microsecond; a JSON request body is passed through as it came) and appends the
+bytes to one buffer. Keeping a thousand answers alive as Python objects until a thread
+serialised them cost the server several percent of its throughput in allocator and
+cache traffic; a flat buffer does not. A thread hands each buffer to the writer process
+(:class:`~modelplane.monitoring.writer.ProcessSink`) with the GIL released while it
+waits, and retries with backoff when the writer fails. The buffer is bounded (answers and
+bytes): past the bound an answer is dropped and counted per model and version, never
+blocking the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from modelplane.monitoring.log import LoggerStats, _key
+from modelplane.monitoring.writer import ProcessSink, dumps
+
+__all__ = ["ProcessLogger"]
+
+log = logging.getLogger("modelplane.monitoring")
+
+
+class ProcessLogger:
+    """See the module docstring. ``sink`` is the writer process's handle."""
+
+    def __init__(self, sink: ProcessSink, *, capacity: int = 100_000,
+                 max_bytes: int = 128 << 20, batch_size: int = 2000,
+                 flush_interval_s: float = 0.25, max_backoff_s: float = 5.0) -> None:
+        self.sink = sink
+        self._capacity, self._max_bytes = capacity, max_bytes
+        self._batch_size, self._interval = batch_size, flush_interval_s
+        self._max_backoff = max_backoff_s
+        self._lock = threading.Lock()
+        self._buffer = bytearray()
+        self._count = 0  # answers in the buffer
+        self._drops: dict[tuple[str, int], int] = {}
+        self._logged = self._done = 0  # answers accepted; answers handed over (or failed)
+        self._written = self._dropped = self._rejected = self._failed = 0
+        self._retrying = self._closed = False
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="modelplane-prediction-log",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- the request path --------------------------------------------------------------
+    def log(self, record: Any) -> bool:
+        """Queue ``record`` (a served answer, or a record dict); False when dropped."""
+        try:
+            data = dumps(record)
+        except Exception:  # not encodable: counted as rejected, never raised
+            self._rejected += 1
+            return False
+        with self._lock:
+            if (self._closed or self._count >= self._capacity
+                    or len(self._buffer) + len(data) > self._max_bytes):
+                key = _key(record)
+                self._drops[key] = self._drops.get(key, 0) + 1
+                self._dropped += 1
+                return False
+            if self._count:
+                self._buffer += b","
+            self._buffer += data
+            self._count += 1
+            self._logged += 1
+            full = self._count >= self._batch_size
+        if full and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    # -- control -----------------------------------------------------------------------
+    def stats(self) -> LoggerStats:
+        return LoggerStats(queued=self._count, accepted=self._logged, written=self._written,
+                           dropped=self._dropped, rejected=self._rejected,
+                           failed=self._failed, retrying=self._retrying)
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every answer logged before the call is written (or failed)."""
+        target = self._logged
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._done < target:
+                self._wake.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting, hand over what is buffered (one last try), stop the thread
+        and let the writer process finish and leave."""
+        if self._closed:
+            return
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        self._thread.join(timeout)
+        self.sink.close(timeout)
+
+    # -- the thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            if self._count < self._batch_size and not self._closed:
+                # a full batch, a flush or the interval, whichever comes first: sending
+                # whatever piled up during the last send would make batches small, and
+                # each batch has a fixed cost in both processes
+                self._wake.wait(self._interval)
+                self._wake.clear()
+            if not self._count and not self._drops:
+                if self._closed:
+                    break
+                continue
+            with self._lock:
+                buffer, count, upto = self._buffer, self._count, self._logged
+                self._buffer, self._count = bytearray(), 0
+                drops, self._drops = self._drops, {}
+            while True:
+                try:
+                    rejected = self.sink.write(buffer, count, drops)
+                except Exception as exc:
+                    if self._closed:
+                        self._failed += count
+                        break
+                    log.warning("prediction log: writing %d answer(s) failed (%s); retrying",
+                                count, exc)
+                    backoff = min(max(backoff * 2, 0.1), self._max_backoff)
+                    self._retrying = True
+                    time.sleep(backoff)
+                    continue
+                backoff = 0.0
+                self._rejected += rejected
+                self._written += count - rejected
+                break
+            self._retrying = False
+            with self._idle:
+                self._done = upto
+                self._idle.notify_all()
