@@ -16,8 +16,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.common import Row, print_table  # noqa: E402
 
-BENCHMARKS = ["import_time", "pipelines", "features", "serving"]
-BENCHMARKS += ["drift"]
+BENCHMARKS = ["import_time", "catalogue", "pipelines", "features", "serving", "predlog",
+              "drift"]
 
 
 def main() -> None:
