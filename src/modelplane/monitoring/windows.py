@@ -28,7 +28,7 @@ WINDOW_FORMS = ("a duration such as 30s, 15m, 1h, 7d, 2w; a count of predictions
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _COUNT = re.compile(r"^\s*(\d+)\s*(p|predictions?)\s*$", re.IGNORECASE)
-MAX_SECONDS = 100 * 366 * 86400  # a century: longer spans are a typo, not a window
+MAX_SECONDS = 1000 * 366 * 86400  # a millennium: longer spans overflow dates
 MAX_COUNT = 10**12
 
 
@@ -46,7 +46,7 @@ def parse_duration(text: str | float | int, *, field: str = "duration") -> float
                 "such as 30s, 15m, 1h, 7d", details={"field": field, "value": str(text)})
         seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if not seconds <= MAX_SECONDS:
-        raise InvalidArgumentError(f"{field}: {text!r} is longer than 100 years",
+        raise InvalidArgumentError(f"{field}: {text!r} is longer than 1000 years",
                                    details={"field": field, "value": str(text)})
     return seconds
 
@@ -83,7 +83,7 @@ class Window:
                 raise InvalidArgumentError(f"{field}: a window must be longer than zero",
                                            details={"field": field, "value": spec})
             if seconds > MAX_SECONDS:
-                raise InvalidArgumentError(f"{field}: {spec!r} is longer than 100 years",
+                raise InvalidArgumentError(f"{field}: {spec!r} is longer than 1000 years",
                                            details={"field": field, "value": spec})
             return cls(spec=spec, seconds=seconds)
         if match := _COUNT.match(spec):
