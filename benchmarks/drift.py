@@ -6,7 +6,7 @@ changed frequencies; ``long`` is 1,000,000 rows x 20 numeric (5 shifted by 0.2 s
 ``--quick``: 10x fewer rows.
 
 Figures: end-to-end drift from raw data (profile the reference, count the current, score,
-exact KS) and the peak memory of a fresh child process doing it (``ru_maxrss``, data
+exact KS) and the peak memory of a fresh child process doing it (``VmHWM``, data
 included), against Evidently 0.7.23 in its own virtual environment; the incremental update
 of a 1,000-row batch; drift of a one-day window summed from 1,440 stored count buckets;
 agreement of the drift flags with SciPy's ``ks_2samp`` and ``chi2_contingency`` on the same

@@ -6,7 +6,8 @@ Data (issue 4): 1,000,000 feature rows (10,000 entities x 100 irregular times ov
 
 - historical retrieval: wall time of ``get_historical_features(...).to_pandas()`` (first call
   and median of the next ones) and the peak RSS of the process that ran it (a fresh child
-  per tool, ``ru_maxrss``: DuckDB allocates outside Python, so tracemalloc would miss it);
+  per tool, ``VmHWM`` (else ``ru_maxrss``, which a child inherits from a big parent
+  at exec): DuckDB allocates outside Python, so tracemalloc would miss it);
   rows returned; equality with ``merge_asof`` (by key, backward, tolerance TTL) on every
   row and column, nulls included;
 - 10M feature rows x 1M entity rows (full run only): time and peak RSS;
@@ -88,6 +89,11 @@ def _definitions(features: Path) -> list[Any]:
 
 OURS = """
 import json, resource, statistics, sys, time
+def peak_mb():  # VmHWM: ru_maxrss would start at a big parent's peak (kept over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 home, entities_path, out, reps, memory = sys.argv[1:6]
 from modelplane.core.config import configure
 configure(home=home)
@@ -95,7 +101,7 @@ import modelplane as mp, pyarrow.parquet as pq
 store = mp.FeatureStore(memory_limit=memory or None)
 entities = pq.read_table(entities_path).to_pandas()
 refs = [f"bench_stats:f{i}" for i in range(5)]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = peak_mb()
 times, cpus = [], []
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -105,7 +111,7 @@ for _ in range(int(reps)):
     frame = store.get_historical_features(entities, refs).to_pandas()
     times.append(time.perf_counter() - start)
     cpus.append(cpu() - start_cpu)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_mb()
 if out:
     frame.to_parquet(out)
 print(json.dumps({"first": times[0], "median": statistics.median(times[1:] or times),
@@ -116,11 +122,16 @@ print(json.dumps({"first": times[0], "median": statistics.median(times[1:] or ti
 
 MERGE_ASOF = """
 import json, resource, statistics, sys, time
+def peak_mb():  # VmHWM: ru_maxrss would start at a big parent's peak (kept over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 import numpy as np, pandas as pd
 features_path, entities_path, out, reps = sys.argv[1:5]
 feats = pd.read_parquet(features_path)
 entities = pd.read_parquet(entities_path)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = peak_mb()
 times, cpus = [], []
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -135,7 +146,7 @@ for _ in range(int(reps)):
     merged = merged.sort_values("__i").drop(columns="__i").reset_index(drop=True)
     times.append(time.perf_counter() - start)
     cpus.append(cpu() - start_cpu)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_mb()
 merged.to_parquet(out)
 print(json.dumps({"first": times[0], "median": statistics.median(times[1:] or times),
                   "cpu": statistics.median(cpus[1:] or cpus),

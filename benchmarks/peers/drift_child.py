@@ -29,6 +29,15 @@ def load(folder: Path):  # type: ignore[no-untyped-def]
 
 
 def maxrss_mb() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss starts at the parent's peak, which Linux
+    carries over exec, so a child of a big benchmark runner would report that)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
