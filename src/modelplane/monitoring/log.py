@@ -20,7 +20,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -76,6 +76,21 @@ class LoggerStats:
 
     def to_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.__dict__.items()}
+
+
+def wait_for(idle: threading.Condition, wake: threading.Event, done: Callable[[], bool],
+             timeout: float | None) -> bool:
+    """Wake a log's thread until ``done()`` (checked under ``idle``, which the thread
+    notifies after each batch); False on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with idle:
+        while not done():
+            wake.set()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            idle.wait(0.05 if remaining is None else min(remaining, 0.05))
+    return True
 
 
 def _key(record: Any) -> tuple[str, int]:
@@ -148,15 +163,8 @@ class PredictionLogger:
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every record queued before the call is written (or failed);
         False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._idle:
-            while self._queue or self._inflight:
-                self._wake.set()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
-        return True
+        return wait_for(self._idle, self._wake, lambda: not (self._queue or self._inflight),
+                        timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop accepting, write what is queued (one last try for a failing sink) and

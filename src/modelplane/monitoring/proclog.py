@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from modelplane.monitoring.log import LoggerStats, _key
+from modelplane.monitoring.log import LoggerStats, _key, wait_for
 from modelplane.monitoring.writer import ProcessSink, dumps
 
 __all__ = ["ProcessLogger"]
@@ -85,15 +85,7 @@ class ProcessLogger:
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every answer logged before the call is written (or failed)."""
         target = self._logged
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._idle:
-            while self._done < target:
-                self._wake.set()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
-        return True
+        return wait_for(self._idle, self._wake, lambda: self._done >= target, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop accepting, hand over what is buffered (one last try), stop the thread

@@ -22,20 +22,12 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ENV", "WorkerShare", "alive", "from_env", "shared_folder"]
+from modelplane.core.procs import pid_alive
+
+__all__ = ["ENV", "WorkerShare", "from_env", "shared_folder"]
 
 ENV = "MODELPLANE_WORKER_METRICS_DIR"
 log = logging.getLogger("modelplane.serving")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class WorkerShare:
@@ -75,7 +67,7 @@ class WorkerShare:
                 data = orjson.loads(path.read_bytes())
             except (OSError, ValueError, orjson.JSONDecodeError):
                 continue  # a worker replacing its file right now, or not ours
-            entry = (pid == self.pid or alive(pid), data)
+            entry = (pid == self.pid or pid_alive(pid), data)
             if pid == self.pid:
                 out.insert(0, entry)
             else:

@@ -27,6 +27,7 @@ from modelplane.core.errors import (
 )
 from modelplane.core.filters import parse_filter, parse_order_by
 from modelplane.core.ids import new_id
+from modelplane.core.procs import pid_alive
 from modelplane.core.timeutil import as_utc, utcnow
 from modelplane.tracking.code import code_version
 from modelplane.tracking.entities import (
@@ -235,7 +236,7 @@ class TrackingService:
         host = socket.gethostname()
         failed = []
         for run in self.store.running_runs():
-            if run.host == host and run.pid is not None and not _pid_alive(run.pid):
+            if run.host == host and run.pid is not None and not pid_alive(run.pid):
                 failed.append(self.store.update_run(run.id, status="failed", end_time=utcnow()))
         return failed
 
@@ -394,14 +395,4 @@ def _user() -> str:
 def _source() -> str:
     main = sys.modules.get("__main__")
     return str(getattr(main, "__file__", "") or "")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
