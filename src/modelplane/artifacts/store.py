@@ -32,7 +32,7 @@ from modelplane.core.errors import (
     StorageUnavailableError,
 )
 
-__all__ = ["ArtifactStore", "get_artifact_store", "validate_relative_path"]
+__all__ = ["ArtifactStore", "BlobReads", "get_artifact_store", "validate_relative_path"]
 
 CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
@@ -96,7 +96,63 @@ class _VerifyingReader(io.RawIOBase):
         super().close()
 
 
-class ArtifactStore:
+class BlobReads:
+    """Reads every store offers on top of its own verifying ``open(digest)``: bytes, a
+    file, a stored directory tree, a full verification."""
+
+    def open(self, digest: str) -> io.BufferedReader:
+        raise NotImplementedError
+
+    def get_bytes(self, digest: str) -> bytes:
+        with self.open(digest) as fh:
+            return fh.read()
+
+    def get_file(self, digest: str, dest: str | os.PathLike[str]) -> Path:
+        """Copy the blob to ``dest`` (written beside it, then renamed; verified)."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        try:
+            with self.open(digest) as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, CHUNK)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def read_tree(self, digest: str) -> list[dict[str, Any]]:
+        """The manifest entries (path, digest, size) of a stored directory."""
+        try:
+            manifest = json.loads(self.get_bytes(digest))
+        except (ValueError, UnicodeDecodeError):
+            manifest = None
+        if not isinstance(manifest, dict) or manifest.get("format") != TREE_FORMAT:
+            raise InvalidArgumentError(f"artifact {digest} is not a directory tree",
+                                       details={"digest": digest})
+        for entry in manifest["files"]:
+            validate_relative_path(entry["path"])
+        return list(manifest["files"])
+
+    def get_dir(self, digest: str, dest: str | os.PathLike[str]) -> Path:
+        """Materialise a stored directory under ``dest``."""
+        dest = Path(dest)
+        for entry in self.read_tree(digest):
+            self.get_file(entry["digest"], dest / entry["path"])
+        dest.mkdir(parents=True, exist_ok=True)
+        return dest
+
+    def verify(self, digest: str) -> bool:
+        """True when the blob's content matches its digest; False when it does not."""
+        try:
+            with self.open(digest) as fh:
+                while fh.read(CHUNK):
+                    pass
+        except IntegrityCheckError:
+            return False
+        return True
+
+
+class ArtifactStore(BlobReads):
     """Blobs by sha256 digest in a local folder or any fsspec URL."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -209,54 +265,6 @@ class ArtifactStore:
         """A binary reader; reading to the end raises IntegrityCheckError on corruption."""
         raw = self.fs.open(self._require(digest), "rb")
         return io.BufferedReader(_VerifyingReader(raw, digest), buffer_size=CHUNK)
-
-    def get_bytes(self, digest: str) -> bytes:
-        with self.open(digest) as fh:
-            return fh.read()
-
-    def get_file(self, digest: str, dest: str | os.PathLike[str]) -> Path:
-        """Copy the blob to ``dest`` (written beside it, then renamed; verified)."""
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-        try:
-            with self.open(digest) as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, CHUNK)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
-
-    def read_tree(self, digest: str) -> list[dict[str, Any]]:
-        """The manifest entries (path, digest, size) of a stored directory."""
-        try:
-            manifest = json.loads(self.get_bytes(digest))
-        except (ValueError, UnicodeDecodeError):
-            manifest = None
-        if not isinstance(manifest, dict) or manifest.get("format") != TREE_FORMAT:
-            raise InvalidArgumentError(f"artifact {digest} is not a directory tree",
-                                       details={"digest": digest})
-        for entry in manifest["files"]:
-            validate_relative_path(entry["path"])
-        return list(manifest["files"])
-
-    def get_dir(self, digest: str, dest: str | os.PathLike[str]) -> Path:
-        """Materialise a stored directory under ``dest``."""
-        dest = Path(dest)
-        for entry in self.read_tree(digest):
-            self.get_file(entry["digest"], dest / entry["path"])
-        dest.mkdir(parents=True, exist_ok=True)
-        return dest
-
-    def verify(self, digest: str) -> bool:
-        """True when the blob's content matches its digest; False when it does not."""
-        try:
-            with self.open(digest) as fh:
-                while fh.read(CHUNK):
-                    pass
-        except IntegrityCheckError:
-            return False
-        return True
 
     def delete(self, digest: str) -> bool:
         path = self._blob_path(digest)

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -26,10 +25,10 @@ from typing import IO, Any
 from modelplane.artifacts.store import (
     CHUNK,
     TREE_FORMAT,
+    BlobReads,
     validate_digest,
-    validate_relative_path,
 )
-from modelplane.core.errors import IntegrityCheckError, InvalidArgumentError, NotFoundError
+from modelplane.core.errors import IntegrityCheckError, NotFoundError
 from modelplane.remote.http import RemoteTransport
 
 __all__ = ["RemoteArtifactStore"]
@@ -93,7 +92,7 @@ def _check(actual: str, expected: str) -> None:
             details={"digest": expected, "actual": actual})
 
 
-class RemoteArtifactStore:
+class RemoteArtifactStore(BlobReads):
     """Blobs by sha256 digest, kept by the server's artifact store."""
 
     is_local = False
@@ -166,52 +165,6 @@ class RemoteArtifactStore:
         """A streamed reader; reading to the end raises IntegrityCheckError on corruption."""
         return io.BufferedReader(_ResponseReader(self.http.stream(self._path(digest)), digest),
                                  buffer_size=CHUNK)
-
-    def get_bytes(self, digest: str) -> bytes:
-        with self.open(digest) as fh:
-            return fh.read()
-
-    def get_file(self, digest: str, dest: str | os.PathLike[str]) -> Path:
-        """Download to ``dest`` (written beside it, verified, then renamed)."""
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-        try:
-            with self.open(digest) as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, CHUNK)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
-
-    def read_tree(self, digest: str) -> list[dict[str, Any]]:
-        """The manifest entries (path, digest, size) of a stored directory."""
-        try:
-            manifest = json.loads(self.get_bytes(digest))
-        except (ValueError, UnicodeDecodeError):
-            manifest = None
-        if not isinstance(manifest, dict) or manifest.get("format") != TREE_FORMAT:
-            raise InvalidArgumentError(f"artifact {digest} is not a directory tree",
-                                       details={"digest": digest})
-        for entry in manifest["files"]:
-            validate_relative_path(entry["path"])  # a tree never writes outside ``dest``
-        return list(manifest["files"])
-
-    def get_dir(self, digest: str, dest: str | os.PathLike[str]) -> Path:
-        dest = Path(dest)
-        for entry in self.read_tree(digest):
-            self.get_file(entry["digest"], dest / entry["path"])
-        dest.mkdir(parents=True, exist_ok=True)
-        return dest
-
-    def verify(self, digest: str) -> bool:
-        try:
-            with self.open(digest) as fh:
-                while fh.read(CHUNK):
-                    pass
-        except IntegrityCheckError:
-            return False
-        return True
 
     def __repr__(self) -> str:
         return f"<RemoteArtifactStore {self.root_url}>"
