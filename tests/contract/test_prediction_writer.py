@@ -131,3 +131,14 @@ def test_without_the_process_answers_are_written_on_the_logger_thread(client: Cl
     assert client.monitoring.health("m", "1h").overall.requests == 2
     joined = client.monitoring.log_labels("m", {"np": 0, "raw": 1})
     assert joined.accepted == 2
+
+
+def test_an_odd_answer_is_rejected_alone(client: Client) -> None:
+    """Columns of different lengths cannot be split into rows: that answer is counted as
+    rejected and the rest of its batch is written."""
+    logger, _ = process_logger(client)
+    logger.log(answer("m", 1, "ragged", {"a": [1.0, 2.0], "b": [1.0]}, proba(2), 0.001))
+    logger.log(answer("m", 1, "fine", {"a": 1.0, "b": 2.0}, proba(1), 0.001))
+    assert logger.flush(60)
+    assert logger.stats().rejected == 1 and logger.stats().written == 1
+    assert client.monitoring.log_labels("m", {"fine": 1}).accepted == 1

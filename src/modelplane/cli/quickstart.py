@@ -59,7 +59,7 @@ def quickstart() -> None:
     console.print("  modelplane pipelines list          # the retraining run the alert started")
     console.print("  modelplane deploy show breast-cancer-live")
     console.print("  modelplane monitor report breast-cancer --window 1h")
-    console.print("  modelplane server     # REST API on http://127.0.0.1:8000/api/v1")
+    console.print("  modelplane server     # web UI at http://127.0.0.1:8000/, REST under /api/v1")
 
 
 def _load_data() -> dict[str, Any]:

@@ -51,9 +51,9 @@ def request_rows(data: Any) -> Iterator[Any]:
     if isinstance(data, bytes | bytearray | memoryview):
         data = loads(bytes(data))
     if isinstance(data, dict):
-        values = list(data.values())
-        if values and all(isinstance(v, list) for v in values):
-            for i in range(len(values[0])):
+        first = next(iter(data.values()), None)  # one record: scalars (the common case)
+        if isinstance(first, list) and all(isinstance(v, list) for v in data.values()):
+            for i in range(len(first)):
                 yield {k: data[k][i] for k in data}
             return
         yield data

@@ -135,7 +135,7 @@ class MonitoringService:
                     good.extend(expand(record, plain=plain))
                 else:
                     good.append(normalise_record(record))
-            except (TypeError, ValueError) as exc:
+            except Exception as exc:  # one odd record is rejected, never the whole batch
                 rejected += 1
                 log.debug("prediction log: rejected a record: %s", exc)
         stats: dict[tuple[str, int, int], StatsBucket] = {}
