@@ -21,6 +21,7 @@ import posixpath
 import shutil
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
@@ -32,7 +33,7 @@ from modelplane.core.errors import (
     StorageUnavailableError,
 )
 
-__all__ = ["ArtifactStore", "BlobReads", "get_artifact_store", "validate_relative_path"]
+__all__ = ["ArtifactStore", "BlobStore", "get_artifact_store", "validate_relative_path"]
 
 CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
@@ -96,12 +97,34 @@ class _VerifyingReader(io.RawIOBase):
         super().close()
 
 
-class BlobReads:
-    """Reads every store offers on top of its own verifying ``open(digest)``: bytes, a
-    file, a stored directory tree, a full verification."""
+class BlobStore(ABC):
+    """What every blob store (local, fsspec, the server's through REST) builds on its own
+    ``put_file``, ``put_bytes`` and verifying ``open``: directory trees, bytes, files and
+    a full verification, written once."""
 
-    def open(self, digest: str) -> io.BufferedReader:
-        raise NotImplementedError
+    @abstractmethod
+    def put_file(self, path: str | os.PathLike[str]) -> str: ...
+
+    @abstractmethod
+    def put_bytes(self, data: bytes) -> str: ...
+
+    @abstractmethod
+    def open(self, digest: str) -> io.BufferedReader: ...
+
+    def put_dir(self, path: str | os.PathLike[str]) -> str:
+        """Store every file under ``path`` and a manifest; return the manifest's digest."""
+        base = Path(path)
+        if not base.is_dir():
+            raise NotFoundError(f"directory {str(path)!r} does not exist",
+                                details={"field": "path"})
+        entries = []
+        for file in sorted(p for p in base.rglob("*") if p.is_file()):
+            rel = file.relative_to(base).as_posix()
+            size = file.stat().st_size
+            entries.append({"path": rel, "digest": self.put_file(file), "size": size})
+        manifest = {"format": TREE_FORMAT, "files": entries}
+        return self.put_bytes(json.dumps(manifest, sort_keys=True).encode())
+
 
     def get_bytes(self, digest: str) -> bytes:
         with self.open(digest) as fh:
@@ -152,7 +175,7 @@ class BlobReads:
         return True
 
 
-class ArtifactStore(BlobReads):
+class ArtifactStore(BlobStore):
     """Blobs by sha256 digest in a local folder or any fsspec URL."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -233,20 +256,6 @@ class ArtifactStore(BlobReads):
             if self.fs.exists(tmp):
                 self.fs.rm(tmp)
             raise
-
-    def put_dir(self, path: str | os.PathLike[str]) -> str:
-        """Store every file under ``path`` and a manifest; return the manifest's digest."""
-        base = Path(path)
-        if not base.is_dir():
-            raise NotFoundError(f"directory {str(path)!r} does not exist",
-                                details={"field": "path"})
-        entries = []
-        for file in sorted(p for p in base.rglob("*") if p.is_file()):
-            rel = file.relative_to(base).as_posix()
-            size = file.stat().st_size
-            entries.append({"path": rel, "digest": self.put_file(file), "size": size})
-        manifest = {"format": TREE_FORMAT, "files": entries}
-        return self.put_bytes(json.dumps(manifest, sort_keys=True).encode())
 
     # -- reads -----------------------------------------------------------------
     def exists(self, digest: str) -> bool:

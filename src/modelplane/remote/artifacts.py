@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -24,8 +23,7 @@ from typing import IO, Any
 
 from modelplane.artifacts.store import (
     CHUNK,
-    TREE_FORMAT,
-    BlobReads,
+    BlobStore,
     validate_digest,
 )
 from modelplane.core.errors import IntegrityCheckError, NotFoundError
@@ -92,7 +90,7 @@ def _check(actual: str, expected: str) -> None:
             details={"digest": expected, "actual": actual})
 
 
-class RemoteArtifactStore(BlobReads):
+class RemoteArtifactStore(BlobStore):
     """Blobs by sha256 digest, kept by the server's artifact store."""
 
     is_local = False
@@ -132,19 +130,6 @@ class RemoteArtifactStore(BlobReads):
             with open(path, "wb") as out:
                 shutil.copyfileobj(stream, out, CHUNK)
             return self.put_file(path)
-
-    def put_dir(self, path: str | os.PathLike[str]) -> str:
-        """Every file under ``path``, then the manifest; the manifest's digest names it."""
-        base = Path(path)
-        if not base.is_dir():
-            raise NotFoundError(f"directory {str(path)!r} does not exist",
-                                details={"field": "path"})
-        entries = []
-        for file in sorted(p for p in base.rglob("*") if p.is_file()):
-            entries.append({"path": file.relative_to(base).as_posix(),
-                            "digest": self.put_file(file), "size": file.stat().st_size})
-        manifest = {"format": TREE_FORMAT, "files": entries}
-        return self.put_bytes(json.dumps(manifest, sort_keys=True).encode())
 
     def delete(self, digest: str) -> bool:
         from modelplane.remote.unavailable import not_available

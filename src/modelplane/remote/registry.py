@@ -71,7 +71,12 @@ class RemoteRegistryStore:
     def update_model(self, name: str, *, description: str | None = None,
                      set_tags: Mapping[str, str] | None = None,
                      delete_tags: Sequence[str] = ()) -> RegisteredModel:
-        path = f"/models/{segment(name)}"
+        return _model(self._update(f"/models/{segment(name)}", description, set_tags,
+                                   delete_tags))
+
+    def _update(self, path: str, description: str | None,
+                set_tags: Mapping[str, str] | None, delete_tags: Sequence[str]) -> Any:
+        """A model's or a version's description and tags; its state after the changes."""
         data = None
         if description is not None:
             data = self.http.patch(path, {"description": description})
@@ -79,7 +84,7 @@ class RemoteRegistryStore:
             data = self.http.put(f"{path}/tags/{segment(key)}", {"value": value})
         for key in delete_tags:
             data = self.http.delete(f"{path}/tags/{segment(key)}")
-        return _model(data if data is not None else self.http.get(path))
+        return data if data is not None else self.http.get(path)
 
     def delete_model(self, name: str, *, actor: str = "") -> Deletion:
         self.http.delete(f"/models/{segment(name)}", actor=actor or None)
@@ -109,15 +114,8 @@ class RemoteRegistryStore:
     def update_version(self, name: str, version: int, *, description: str | None = None,
                        set_tags: Mapping[str, str] | None = None,
                        delete_tags: Sequence[str] = ()) -> ModelVersion:
-        path = f"/models/{segment(name)}/versions/{version}"
-        data = None
-        if description is not None:
-            data = self.http.patch(path, {"description": description})
-        for key, value in (set_tags or {}).items():
-            data = self.http.put(f"{path}/tags/{segment(key)}", {"value": value})
-        for key in delete_tags:
-            data = self.http.delete(f"{path}/tags/{segment(key)}")
-        return _version(data if data is not None else self.http.get(path))
+        return _version(self._update(f"/models/{segment(name)}/versions/{version}",
+                                     description, set_tags, delete_tags))
 
     def delete_version(self, name: str, version: int, *, force: bool = False,
                        actor: str = "") -> Deletion:
