@@ -2,11 +2,14 @@
 
 The same model and request as ``serving.py`` (RandomForest, 50 trees, breast_cancer's 30
 features, one JSON record per request), ``modelplane serve models:/cancer@production`` on
-one worker, loaded by ``wrk`` (else the asyncio client) at concurrency 64. The server runs
-alternately with ``MODELPLANE_PREDICTION_LOG=false`` and ``true`` (``rounds`` times each,
-the best of each kept, so a noisy neighbour does not decide the ratio). After each run
-with the log on, the server is stopped (which flushes the log) and the rows written are
-counted: every answered request must be in the log unless it was dropped and counted.
+one worker, loaded by ``wrk`` (else the asyncio client) at concurrency 64. Each round runs
+the server with ``MODELPLANE_PREDICTION_LOG=false`` and with ``true``, back to back (the
+order alternating from round to round), and takes the ratio of the two: on a shared
+machine whose speed drifts by tens of percent within minutes, runs minutes apart are not
+comparable, adjacent ones are. The figure is the median of the rounds' ratios. After each
+run with the log on, the server is stopped (which flushes the log) and the rows written
+are counted: every answered request must be in the log unless it was dropped and
+counted.
 Run: ``python benchmarks/predlog.py [--quick] [--storage database|parquet]``.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -86,18 +90,19 @@ def _run(candidate: Candidate, seconds: float, workdir: Path) -> tuple[Load, flo
 def main(quick: bool = False, storage: str = "database") -> list[Row]:
     import json
 
-    seconds, rounds = (3.0, 2) if quick else (8.0, 3)
+    seconds, rounds = (3.0, 2) if quick else (6.0, 5)
     workdir = Path(tempfile.mkdtemp(prefix="mp-bench-predlog-"))
     rows: list[Row] = []
     try:
         record, _ = _setup(workdir)
         home = workdir / "mphome"
-        best: dict[bool, Load] = {}
+        loads: dict[bool, list[Load]] = {False: [], True: []}
         cpu: dict[bool, list[float]] = {False: [], True: []}
         cpu_writer: list[float] = []
+        ratios: list[float] = []
         total_requests = 0
-        for _ in range(rounds):
-            for on in (False, True):
+        for i in range(rounds):
+            for on in ((False, True) if i % 2 == 0 else (True, False)):
                 env = {"MODELPLANE_HOME": str(home),
                        "MODELPLANE_PREDICTION_LOG": "true" if on else "false",
                        "MODELPLANE_PREDICTION_LOG_STORAGE": storage}
@@ -107,31 +112,38 @@ def main(quick: bool = False, storage: str = "database") -> list[Row]:
                     "/predict/cancer", "/v2/health/ready", json.dumps(record).encode(),
                     env=env)
                 load, server_us, writer_us = _run(candidate, seconds, workdir)
+                loads[on].append(load)
                 cpu[on].append(server_us)
                 if on:
                     cpu_writer.append(writer_us)
-                print(f"log {'on ' if on else 'off'}: {load.rps:9.0f} req/s  "
+                    # wrk's count is not exact; the server answered at least these
+                    total_requests += int(load.rps * seconds * 0.9)
+                print(f"round {i + 1} log {'on ' if on else 'off'}: {load.rps:9.0f} req/s  "
                       f"p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:6.2f} ms  "
                       f"errors {load.errors}  server CPU {server_us:5.1f} us/request  "
                       f"writer CPU {writer_us:5.1f} us/request", file=sys.stderr)
-                if on:
-                    # wrk's count is not exact; the server answered at least these
-                    total_requests += int(load.rps * seconds * 0.9)
-                if on not in best or load.rps > best[on].rps:
-                    best[on] = load
+            ratios.append(loads[True][-1].rps / max(loads[False][-1].rps, 1e-9))
+            print(f"round {i + 1}: on / off = {ratios[-1]:.3f}", file=sys.stderr)
         logged, dropped = _logged(home)
-        ratio = best[True].rps / max(best[False].rps, 1e-9)
+        ratio = statistics.median(ratios)
+        on_rps = statistics.median(x.rps for x in loads[True])
+        off_rps = statistics.median(x.rps for x in loads[False])
         rows += [
-            row(BENCHMARK, f"log off c={CONCURRENCY} throughput", best[False].rps, "req/s"),
-            row(BENCHMARK, f"log on ({storage}) c={CONCURRENCY} throughput",
-                best[True].rps, "req/s"),
-            row(BENCHMARK, "log on / log off", ratio, "x", target=">= 0.9", ok=ratio >= 0.9),
-            row(BENCHMARK, f"log on c={CONCURRENCY} p99", best[True].p99_ms, "ms"),
-            row(BENCHMARK, "server CPU per request, log off", min(cpu[False]), "us"),
-            row(BENCHMARK, "server CPU per request, log on", min(cpu[True]), "us",
+            row(BENCHMARK, f"log off c={CONCURRENCY} throughput", off_rps, "req/s",
+                note="median of the rounds"),
+            row(BENCHMARK, f"log on ({storage}) c={CONCURRENCY} throughput", on_rps, "req/s",
+                note="median of the rounds"),
+            row(BENCHMARK, "log on / log off", ratio, "x", target=">= 0.9", ok=ratio >= 0.9,
+                note=f"median of {rounds} back-to-back pairs ({min(ratios):.2f}-"
+                     f"{max(ratios):.2f})"),
+            row(BENCHMARK, f"log on c={CONCURRENCY} p99",
+                statistics.median(x.p99_ms for x in loads[True]), "ms"),
+            row(BENCHMARK, "server CPU per request, log off", statistics.median(cpu[False]),
+                "us"),
+            row(BENCHMARK, "server CPU per request, log on", statistics.median(cpu[True]), "us",
                 note="the serving process alone"),
-            row(BENCHMARK, "writer process CPU per request", min(cpu_writer), "us",
-                note="a separate process"),
+            row(BENCHMARK, "writer process CPU per request", statistics.median(cpu_writer),
+                "us", note="a separate process"),
             row(BENCHMARK, "records in the log (+ dropped)", logged + dropped, "rows",
                 target=f">= {total_requests}", ok=logged + dropped >= total_requests,
                 note=f"{dropped} dropped and counted"),
@@ -143,7 +155,7 @@ def main(quick: bool = False, storage: str = "database") -> list[Row]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per run, 2 rounds")
+    parser.add_argument("--quick", action="store_true", help="3 s per run, 2 rounds (else 6 s, 5)")
     parser.add_argument("--storage", default="database", choices=["database", "parquet"])
     args = parser.parse_args()
     print_table(main(quick=args.quick, storage=args.storage), title="prediction log")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -224,3 +225,45 @@ def test_reference_from_the_training_dataset_of_the_version(
     assert linked.drift("m", "1h").result.n_current == 50
     with pytest.raises(NotFoundError, match="has no reference profile for version 2"):
         linked.reference("m", 2)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_batch_keeps_its_rows_order_and_values(db: Database, mixed: bool) -> None:
+    """SQLite writes runs of similar rows in multi-row statements (chunks of 200): the
+    log still holds every row with its values, in the order logged ("the last N
+    predictions" follow it). ``mixed``: models alternate, so runs are too short to
+    group and the batch goes in one executemany."""
+    from sqlalchemy import select
+
+    from modelplane.monitoring.rows import LOG_COLUMNS, LogBatch
+    from modelplane.store.tables_monitoring import monitoring_predictions as log_t
+
+    service = make_service(db)
+    batch = LogBatch()
+    now = time.time()
+    for i in range(450):
+        model = ("a", "b")[i % 2] if mixed else "a"
+        error = "HTTP 500" if i in (7, 300) else None
+        service_rows = {"request_id": f"r{i}", "model": model, "version": 1 + i % 3,
+                        "inputs": {"x": i}, "outputs": None if error else {"prediction": i},
+                        "latency_s": i / 1000, "time": now + i / 1000, "error": error,
+                        "deployment": "d" if i > 400 else None, "variant": f"v{i % 3}"}
+        batch.add(service_rows)
+    service.write_rows(batch, {})
+    with db.connection_scope(readonly=True) as conn:
+        stored = conn.execute(select(*(log_t.c[c] for c in LOG_COLUMNS))
+                              .order_by(log_t.c.id)).all()
+    assert [r.request_id for r in stored] == [f"r{i}" for i in range(450)]
+    expected = [dict(zip(LOG_COLUMNS, row, strict=True)) for row in batch.rows]
+    for got, want in zip(stored, expected, strict=True):
+        got = got._asdict()
+        assert got["inputs"] == orjson.loads(want["inputs"])
+        assert got["outputs"] == (None if want["outputs"] is None
+                                  else orjson.loads(want["outputs"]))
+        for name in ("model", "version", "deployment", "variant", "row_index", "ts",
+                     "status", "error"):
+            assert got[name] == want[name], name
+        assert got["latency_s"] == pytest.approx(want["latency_s"])
+        assert bool(got["cache_hit"]) is False
+    assert service.health("a", "1h").overall.errors == (1 if mixed else 2)
+    service.close()

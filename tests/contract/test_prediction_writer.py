@@ -16,12 +16,14 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from modelplane.client import Client
 from modelplane.core.config import Settings
 from modelplane.monitoring.proclog import ProcessLogger
 from modelplane.monitoring.served import answer
 from modelplane.monitoring.writer import ProcessSink
+from modelplane.store.tables_monitoring import monitoring_predictions
 
 
 @pytest.fixture
@@ -78,6 +80,41 @@ def test_served_answers_in_every_form_reach_the_log(client: Client) -> None:
     assert perf.overall.labelled == 4  # raw x2, dict, columns row 2
     drift = client.monitoring.drift("m", "1h", version=1)
     assert drift.result.n_current == 6  # version 1's rows, counted by the writer
+
+
+def test_served_json_requests_reach_the_log_as_sent(client: Client) -> None:
+    """The server's common request (a JSON body the model saw as sent, a JSON answer) is
+    logged without encoding anything: a one-record body is stored as it came, other
+    bodies are split into rows; drift counts read the values; an answer whose
+    predictions do not match its rows is rejected alone."""
+    client.monitoring.set_reference("m", reference())
+    logger, _ = process_logger(client)
+    one = b'{"a": 0.5,\n "b": -1.25}'  # as a client wrote it: spaces, a newline
+    logger.log_served("m", 1, "one", one, b'{"model":"m","predictions":[1],'
+                      b'"probabilities":[[0.25,0.75]],"classes":[0,1]}', 0.002)
+    logger.log_served("m", 1, "many", b'[{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]',
+                      b'{"predictions":[0,1]}', 0.003, "dep", "canary")
+    logger.log_served("m", 1, "cols", b'{"a": [5.0, 6.0], "b": [7.0, 8.0]}',
+                      b'{"predictions":[2.5,3.5]}', 0.004)
+    logger.log_served("m", 1, "short", b'[{"a": 1.0}, {"a": 2.0}]', b'{"predictions":[1]}',
+                      0.001)
+    assert logger.flush(60)
+    assert logger.stats().written == 3 and logger.stats().rejected == 1
+
+    assert client.monitoring.health("m", "1h").overall.requests == 5
+    assert client.monitoring.drift("m", "1h", version=1).result.n_current == 5
+    log_t = monitoring_predictions
+    with client.monitoring.predictions.db.connection_scope(readonly=True) as conn:
+        found = conn.execute(select(log_t)).mappings().all()
+    rows = {(r["request_id"], r["row_index"]): r for r in found}
+    assert sorted(rows) == [("cols", 0), ("cols", 1), ("many", 0), ("many", 1), ("one", 0)]
+    assert rows[("one", 0)]["inputs"] == {"a": 0.5, "b": -1.25}
+    assert rows[("one", 0)]["outputs"] == {"prediction": 1, "probabilities": [0.25, 0.75]}
+    assert rows[("many", 1)]["inputs"] == {"a": 3.0, "b": 4.0}
+    assert (rows[("many", 1)]["deployment"], rows[("many", 1)]["variant"]) == ("dep", "canary")
+    assert rows[("cols", 1)]["inputs"] == {"a": 6.0, "b": 8.0}
+    assert rows[("cols", 1)]["outputs"] == {"prediction": 3.5}
+    assert abs(rows[("one", 0)]["latency_s"] - 0.002) < 1e-12
 
 
 def test_a_killed_writer_is_restarted_and_no_batch_is_lost(client: Client) -> None:

@@ -329,13 +329,15 @@ class DeploymentRouter:
             self.log(table, entry, handle.number, request_id, data, result, seconds, error)
 
     def log(self, table: RouteTable, entry: Entry, version: int, request_id: str, data: Any,
-            result: Any, seconds: float, error: str | None = None) -> None:
+            result: Any, seconds: float, error: str | None = None, *,
+            raw: bytes | None = None, response: bytes | None = None) -> None:
         """Hand one answer to the monitoring prediction log (non-blocking; never raises).
         Logged whenever the server's prediction log is on, and always while a canary
-        has gates that read the log (drift, labelled performance)."""
+        has gates that read the log (drift, labelled performance). ``raw`` and
+        ``response``: the request's and the answer's JSON bodies, logged as they are."""
         self.runtime.predlog.log(table.model, version, request_id, data, result, seconds,
                                  error=error, deployment=table.name, variant=entry.variant,
-                                 force=table.log)
+                                 force=table.log, raw=raw, response=response)
 
 
 class _Collector:

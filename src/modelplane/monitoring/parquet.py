@@ -51,8 +51,8 @@ import orjson
 from modelplane.core.errors import StorageUnavailableError
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
-from modelplane.monitoring.log import PredictionRecord
 from modelplane.monitoring.profiles import Layout
+from modelplane.monitoring.rows import LOG_COLUMNS
 from modelplane.monitoring.store import CountsKey, StatsKey
 
 if TYPE_CHECKING:
@@ -109,16 +109,11 @@ def _day_name(day: int) -> str:
     return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
 
 
-def _dumps(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(
-        value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
 def _loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-def _table(rows: list[PredictionRecord]) -> pa.Table:
+def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
     import pyarrow as pa
 
     schema = pa.schema([
@@ -127,14 +122,8 @@ def _table(rows: list[PredictionRecord]) -> pa.Table:
         ("ts", pa.int64()), ("inputs", pa.string()), ("outputs", pa.string()),
         ("latency_s", pa.float64()), ("cache_hit", pa.bool_()), ("status", pa.string()),
         ("error", pa.string())])
-    return pa.table({
-        "request_id": [r.request_id for r in rows], "model": [r.model for r in rows],
-        "version": [int(r.version or 0) for r in rows],
-        "deployment": [r.deployment for r in rows], "variant": [r.variant for r in rows],
-        "row_index": [r.row_index for r in rows], "ts": [int(r.time * 1000) for r in rows],
-        "inputs": [_dumps(r.inputs) for r in rows], "outputs": [_dumps(r.outputs) for r in rows],
-        "latency_s": [r.latency_s for r in rows], "cache_hit": [r.cache_hit for r in rows],
-        "status": [r.status for r in rows], "error": [r.error for r in rows]}, schema=schema)
+    columns = dict(zip(LOG_COLUMNS, zip(*rows, strict=True), strict=True))
+    return pa.table({name: list(columns[name]) for name in schema.names}, schema=schema)
 
 
 def _low(start: int | None, first: Position | None) -> int | None:
@@ -213,7 +202,7 @@ class ParquetPredictionStore:
         return self._files(model, self._days(model, None if start is None else _day(start),
                                              high))
 
-    def _write_file(self, model: str, day: str, rows: list[PredictionRecord]) -> str:
+    def _write_file(self, model: str, day: str, rows: list[tuple[Any, ...]]) -> str:
         import pyarrow.parquet as pq
 
         folder = posixpath.join(self._model_dir(model), f"date={day}")
@@ -262,11 +251,11 @@ class ParquetPredictionStore:
             return cur.execute(sql, params).fetchall()
 
     # -- writing ---------------------------------------------------------------------------
-    def write_batch(self, records: Sequence[PredictionRecord], stats: dict[StatsKey, StatsBucket],
+    def write_batch(self, rows: Sequence[tuple[Any, ...]], stats: dict[StatsKey, StatsBucket],
                     counts: dict[CountsKey, CountVector]) -> None:
-        groups: dict[tuple[str, str], list[PredictionRecord]] = {}
-        for r in records:
-            groups.setdefault((r.model, _day(int(r.time * 1000))), []).append(r)
+        groups: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        for r in rows:
+            groups.setdefault((r[0], _day(r[6])), []).append(r)
         written: list[str] = []
         try:
             for (model, day), rows in groups.items():

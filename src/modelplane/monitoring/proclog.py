@@ -2,11 +2,12 @@
 
 :class:`ProcessLogger` has the interface of
 :class:`~modelplane.monitoring.log.PredictionLogger` (``log``, ``flush``, ``close``,
-``stats``) but keeps nothing per request: ``log`` encodes the answer to JSON at once
-(about a microsecond; a JSON request body is passed through as it came) and appends the
-bytes to one buffer. Keeping a thousand answers alive as Python objects until a thread
-serialised them cost the server several percent of its throughput in allocator and
-cache traffic; a flat buffer does not. A thread hands each buffer to the writer process
+``stats``) but keeps nothing per request: ``log_served`` appends the request's and the
+answer's JSON bodies as they are behind a fixed binary header (see ``served.SERVED``),
+and ``log`` encodes any other answer to JSON at once; both append to one buffer.
+Keeping a thousand answers alive as Python objects until a thread serialised them cost
+the server several percent of its throughput in allocator and cache traffic; a flat
+buffer does not. A thread hands each buffer to the writer process
 (:class:`~modelplane.monitoring.writer.ProcessSink`) with the GIL released while it
 waits, and retries with backoff when the writer fails. The buffer is bounded (answers and
 bytes): past the bound an answer is dropped and counted per model and version, never
@@ -18,9 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from time import time as _now
 from typing import Any
 
 from modelplane.monitoring.log import LoggerStats, _key, wait_for
+from modelplane.monitoring.served import GENERAL, SERVED
 from modelplane.monitoring.writer import ProcessSink, dumps
 
 __all__ = ["ProcessLogger"]
@@ -41,6 +44,9 @@ class ProcessLogger:
         self._lock = threading.Lock()
         self._buffer = bytearray()
         self._count = 0  # answers in the buffer
+        # (model, version, deployment, variant) -> the key served answers carry
+        self._keys: dict[tuple[Any, ...], int] = {}
+        self._names: list[list[Any]] = []
         self._drops: dict[tuple[str, int], int] = {}
         self._logged = self._done = 0  # answers accepted; answers handed over (or failed)
         self._written = self._dropped = self._rejected = self._failed = 0
@@ -52,8 +58,40 @@ class ProcessLogger:
         self._thread.start()
 
     # -- the request path --------------------------------------------------------------
+    def log_served(self, model: str, version: int, request_id: str, body: bytes,
+                   response: bytes, seconds: float, deployment: str | None = None,
+                   variant: str | None = None) -> bool:
+        """Queue an answered request whose JSON ``body`` the model saw as sent and whose
+        answer is the JSON ``response`` (an object with ``predictions``): both are kept
+        as they are, nothing is encoded. False when dropped."""
+        key = self._keys.get((model, version, deployment, variant))
+        if key is None:
+            key = self._new_key(model, version, deployment, variant)
+            if key is None:  # more names than a key holds: the general path
+                return self.log((model, version, request_id, body, None, None, seconds,
+                                 None, deployment, variant, _now()))
+        rid = request_id.encode()
+        head = SERVED.pack(key, len(rid), len(body), len(response), seconds, _now())
+        with self._lock:
+            if (self._closed or self._count >= self._capacity or len(self._buffer)
+                    + len(head) + len(rid) + len(body) + len(response) > self._max_bytes):
+                self._drop((model, version))
+                return False
+            buffer = self._buffer
+            buffer += head
+            buffer += rid
+            buffer += body
+            buffer += response
+            self._count += 1
+            self._logged += 1
+            full = self._count >= self._batch_size
+        if full and not self._wake.is_set():
+            self._wake.set()
+        return True
+
     def log(self, record: Any) -> bool:
-        """Queue ``record`` (a served answer, or a record dict); False when dropped."""
+        """Queue ``record`` (a served answer tuple, or a record dict); False when
+        dropped."""
         try:
             data = dumps(record)
         except Exception:  # not encodable: counted as rejected, never raised
@@ -61,13 +99,10 @@ class ProcessLogger:
             return False
         with self._lock:
             if (self._closed or self._count >= self._capacity
-                    or len(self._buffer) + len(data) > self._max_bytes):
-                key = _key(record)
-                self._drops[key] = self._drops.get(key, 0) + 1
-                self._dropped += 1
+                    or len(self._buffer) + SERVED.size + len(data) > self._max_bytes):
+                self._drop(_key(record))
                 return False
-            if self._count:
-                self._buffer += b","
+            self._buffer += SERVED.pack(GENERAL, 0, len(data), 0, 0.0, 0.0)
             self._buffer += data
             self._count += 1
             self._logged += 1
@@ -75,6 +110,20 @@ class ProcessLogger:
         if full and not self._wake.is_set():
             self._wake.set()
         return True
+
+    def _drop(self, key: tuple[str, int]) -> None:  # under the lock
+        self._drops[key] = self._drops.get(key, 0) + 1
+        self._dropped += 1
+
+    def _new_key(self, model: str, version: int, deployment: str | None,
+                 variant: str | None) -> int | None:
+        with self._lock:
+            names = (model, version, deployment, variant)
+            key = self._keys.get(names)
+            if key is None and len(self._names) < GENERAL:
+                key = self._keys[names] = len(self._names)
+                self._names.append([model, version, deployment, variant])
+            return key
 
     # -- control -----------------------------------------------------------------------
     def stats(self) -> LoggerStats:
@@ -116,9 +165,10 @@ class ProcessLogger:
                 buffer, count, upto = self._buffer, self._count, self._logged
                 self._buffer, self._count = bytearray(), 0
                 drops, self._drops = self._drops, {}
+                names = list(self._names)
             while True:
                 try:
-                    rejected = self.sink.write(buffer, count, drops)
+                    rejected = self.sink.write(buffer, count, drops, names)
                 except Exception as exc:
                     if self._closed:
                         self._failed += count

@@ -6,11 +6,19 @@ per row only off the request path (in the log's writer thread, or in the writer 
 see ``writer``): :func:`expand` splits the request's data into rows and pairs each with
 its prediction and probabilities. ``data`` may be records, a dict of columns, a DataFrame,
 an array, or the request's raw JSON body (bytes) when the model saw it as sent.
+
+A server's writer process gets answers in a flat binary form (:data:`SERVED`): for the
+common request, whose JSON body the model saw as sent and whose answer is JSON too, the
+two bodies go as they are, behind a fixed header (a key naming model, version, deployment
+and variant; the lengths; latency and time), so the request path encodes nothing
+(:meth:`~modelplane.monitoring.proclog.ProcessLogger.log_served`). Any other answer goes
+as the JSON of its tuple under the key :data:`GENERAL`. :func:`unpack` reads them back.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,11 +27,16 @@ from orjson import loads
 
 from modelplane.monitoring.log import PredictionRecord, jsonable
 
-__all__ = ["FIELDS", "answer", "expand", "is_answer", "plain_values", "request_rows"]
+__all__ = ["FIELDS", "GENERAL", "SERVED", "answer", "expand", "is_answer", "plain_values",
+           "request_rows", "unpack"]
 
 FIELDS = ("model", "version", "request_id", "data", "predictions", "probabilities",
           "latency_s", "error", "deployment", "variant", "time")
 _SIZE = len(FIELDS)
+
+# key, request id bytes, body bytes, response bytes, latency seconds, epoch seconds
+SERVED = struct.Struct("<HHIIdd")
+GENERAL = 0xFFFF  # the key of an answer sent as the JSON of its tuple (in the body)
 
 
 def answer(model: str, version: int | None, request_id: str, data: Any, result: Any,
@@ -98,3 +111,25 @@ def expand(entry: Any, *, plain: bool = False) -> list[PredictionRecord]:
             outputs=outputs, latency_s=latency, time=float(at), deployment=deployment,
             variant=variant, status=status, error=err, row_index=i))
     return out
+
+
+def unpack(buffer: bytes | bytearray) -> Iterator[tuple[int, str, bytes, bytes, float, float]]:
+    """The answers of a buffer of :data:`SERVED` entries: ``(key, request id, body,
+    response, seconds, time)``; under :data:`GENERAL` the body is an answer tuple's JSON.
+    Raises ValueError on a truncated buffer."""
+    size, end, view = SERVED.size, len(buffer), memoryview(buffer)
+    at, read = 0, SERVED.unpack_from
+    while at < end:
+        if at + size > end:
+            raise ValueError("a served answer's header is cut short")
+        key, n_id, n_body, n_response, seconds, when = read(buffer, at)
+        at += size
+        stop = at + n_id + n_body + n_response
+        if stop > end:
+            raise ValueError("a served answer is cut short")
+        rid = str(view[at:at + n_id], "utf-8")
+        at += n_id
+        body = bytes(view[at:at + n_body])
+        at += n_body
+        yield key, rid, body, bytes(view[at:stop]), seconds, when
+        at = stop

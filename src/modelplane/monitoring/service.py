@@ -51,7 +51,7 @@ from modelplane.monitoring.profiles import (
     build_profile,
     restrict_to_signature,
 )
-from modelplane.monitoring.served import expand, is_answer
+from modelplane.monitoring.rows import LogBatch
 from modelplane.monitoring.windows import Window, parse_duration
 
 if TYPE_CHECKING:
@@ -127,47 +127,55 @@ class MonitoringService:
         rows, their health buckets and their drift counts. ``records`` are records, dicts
         or served answers (see ``served``; ``plain``: their values came through JSON).
         Returns how many were rejected as invalid."""
-        good: list[PredictionRecord] = []
+        batch = LogBatch()
         rejected = 0
         for record in records:
             try:
-                if is_answer(record):
-                    good.extend(expand(record, plain=plain))
-                else:
-                    good.append(normalise_record(record))
+                batch.add(record, plain=plain)
             except Exception as exc:  # one odd record is rejected, never the whole batch
                 rejected += 1
                 log.debug("prediction log: rejected a record: %s", exc)
+        self.write_rows(batch, dropped)
+        return rejected
+
+    def write_rows(self, batch: LogBatch, dropped: dict[tuple[str, int], int]) -> None:
+        """Write a batch of encoded rows (see ``rows``) with the drops counted since the
+        last one: the rows, their health buckets and drift counts, in one transaction."""
         stats: dict[tuple[str, int, int], StatsBucket] = {}
-        for r in good:
-            s = stats.setdefault((r.model, r.version or 0, self._bucket(r.time)), StatsBucket())
+        size = self.bucket_ms
+        for model, version, _, _, _, _, ts, _, _, latency, hit, status, _ in batch.rows:
+            key = (model, version, ts - ts % size)
+            s = stats.get(key)
+            if s is None:
+                s = stats[key] = StatsBucket()
             s.n += 1
-            s.errors += r.status == "error"
-            s.cache_hits += r.cache_hit
-            s.add_latency(r.latency_s)
+            s.errors += status == "error"
+            s.cache_hits += hit
+            s.add_latency(latency)
         now_bucket = self._bucket(time.time())
         for (model, version), n in dropped.items():
             stats.setdefault((model, version, now_bucket), StatsBucket()).dropped += n
         if stats:
-            self.predictions.write_batch(good, stats, self._count(good))
+            self.predictions.write_batch(batch.rows, stats, self._count(batch))
         self._maybe_retention()
-        return rejected
 
     def _bucket(self, seconds: float) -> int:
         ms = int(seconds * 1000)
         return ms - ms % self.bucket_ms
 
-    def _count(self, records: list[PredictionRecord]) -> dict[tuple[str, str, int, int],
-                                                              CountVector]:
-        groups: dict[tuple[str, int, int], list[PredictionRecord]] = {}
-        for r in records:
-            groups.setdefault((r.model, r.version or 0, self._bucket(r.time)), []).append(r)
+    def _count(self, batch: LogBatch) -> dict[tuple[str, str, int, int], CountVector]:
+        groups: dict[tuple[str, int, int], list[int]] = {}
+        size = self.bucket_ms
+        for i, row in enumerate(batch.rows):
+            ts = row[6]
+            groups.setdefault((row[0], row[1], ts - ts % size), []).append(i)
         out = {}
-        for (model, version, bucket), rows in groups.items():
+        for (model, version, bucket), indices in groups.items():
             ref = self._cached_reference(model, version)
             if ref is not None and ref.layout.columns:
+                values = [batch.values(i) for i in indices]
                 out[(ref.id, model, version, bucket)] = count_rows(
-                    ref.layout, [r.inputs for r in rows], [r.outputs for r in rows])
+                    ref.layout, [v[0] for v in values], [v[1] for v in values])
         return out
 
     def _maybe_retention(self) -> None:

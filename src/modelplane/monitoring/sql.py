@@ -8,10 +8,10 @@ the same buckets queue instead of deadlocking; SQLite's write lock serialises th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -21,8 +21,8 @@ from modelplane.core.timeutil import as_utc, utcnow
 from modelplane.monitoring.alerts import Alert, Rule
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
-from modelplane.monitoring.log import PredictionRecord
 from modelplane.monitoring.profiles import Layout, Reference
+from modelplane.monitoring.rows import LOG_COLUMNS
 from modelplane.monitoring.store import CountsKey, StatsKey
 from modelplane.store.db import Database
 from modelplane.store.tables_monitoring import monitoring_alerts as alerts_t
@@ -36,7 +36,6 @@ from modelplane.store.tables_monitoring import monitoring_stats as stats_t
 __all__ = ["SqlPredictionStore", "SqlReferenceStore", "SqlRuleStore"]
 
 _CHUNK = 500
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def _upsert(db: Database) -> Any:
@@ -58,32 +57,49 @@ def _between(column: Any, start: int | None, end: int | None) -> list[Any]:
     return out
 
 
-_LOG_COLUMNS = ("model", "version", "deployment", "variant", "request_id", "row_index", "ts",
-                "inputs", "outputs", "latency_s", "cache_hit", "status", "error")
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
-
-
-def _log_row(r: PredictionRecord) -> tuple[Any, ...]:
-    return (r.model, r.version, r.deployment, r.variant, r.request_id, r.row_index,
-            int(r.time * 1000), _json(r.inputs), _json(r.outputs), r.latency_s,
-            bool(r.cache_hit), r.status, r.error)
-
-
-def _insert_log(conn: Connection, records: Sequence[PredictionRecord]) -> None:
-    """One ``executemany`` of plain tuples with the JSON already encoded: the log is the
-    hot write, and SQLAlchemy's per-row parameter processing would cost most of it."""
-    mark = _MARKS.get(conn.dialect.paramstyle)
-    if mark is None:  # a driver with another style: the general path
-        conn.execute(insert(log_t), [dict(zip(_LOG_COLUMNS, _log_row(r), strict=True))
-                                     for r in records])
+def _insert_log(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """The batch's tuples, JSON already encoded (see ``rows``): the log is the hot write,
+    and SQLAlchemy's per-row parameter processing would cost most of it. On SQLite, runs
+    of rows that share their model, deployment and status go in multi-row statements
+    that bind those once (binding a parameter is most of a row's cost there); the rows
+    keep their order, which "the last N predictions" windows follow. PostgreSQL takes
+    one ``executemany``, which psycopg pipelines."""
+    runs: list[tuple[tuple[Any, ...], list[Any]]] = []
+    if conn.dialect.name == "sqlite":
+        shared: tuple[Any, ...] | None = None
+        values: list[Any] = []
+        for r in rows:
+            key = (r[0], r[2], r[10], r[11], r[12])
+            if key != shared:
+                shared, values = key, []
+                runs.append((key, values))
+            values += (r[1], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+    if not runs or len(runs) * _SQLITE_RUN > len(rows):  # PostgreSQL, or mixed rows
+        conn.exec_driver_sql(_INSERT_LOG.replace("%s", "?" if runs else "%s"), rows)
         return
-    sql = (f"INSERT INTO {log_t.name} ({', '.join(_LOG_COLUMNS)}) "
-           f"VALUES ({', '.join([mark] * len(_LOG_COLUMNS))})")
-    conn.exec_driver_sql(sql, [_log_row(r) for r in records])
+    width = len(_SQLITE_EACH)
+    for shared, values in runs:
+        for start in range(0, len(values), _SQLITE_CHUNK * width):
+            chunk = values[start:start + _SQLITE_CHUNK * width]
+            conn.exec_driver_sql(_sqlite_insert(len(chunk) // width), (*shared, *chunk))
+
+
+_INSERT_LOG = (f"INSERT INTO {log_t.name} ({', '.join(LOG_COLUMNS)}) "
+               f"VALUES ({', '.join(['%s'] * len(LOG_COLUMNS))})")
+_SQLITE_SHARED = ("model", "deployment", "cache_hit", "status", "error")
+_SQLITE_EACH = ("version", "variant", "request_id", "row_index", "ts", "inputs", "outputs",
+                "latency_s")
+_SQLITE_CHUNK = 200  # rows per statement (8 parameters each, far below SQLite's limit)
+_SQLITE_RUN = 20  # fewer rows per run than this on average: one executemany instead
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_insert(n: int) -> str:
+    each = ", ".join(f"column{i + 1}" for i in range(len(_SQLITE_EACH)))
+    row = "(" + ", ".join(["?"] * len(_SQLITE_EACH)) + ")"
+    return (f"INSERT INTO {log_t.name} ({', '.join(_SQLITE_SHARED + _SQLITE_EACH)}) "
+            f"SELECT {', '.join(['?'] * len(_SQLITE_SHARED))}, {each} "
+            f"FROM (VALUES {', '.join([row] * n)})")
 
 
 class SqlPredictionStore:
@@ -101,11 +117,11 @@ class SqlPredictionStore:
                   "prediction_ts": stmt.excluded.prediction_ts})
 
     # -- writing -------------------------------------------------------------------------
-    def write_batch(self, records: Sequence[PredictionRecord], stats: dict[StatsKey, StatsBucket],
+    def write_batch(self, rows: Sequence[tuple[Any, ...]], stats: dict[StatsKey, StatsBucket],
                     counts: dict[CountsKey, CountVector]) -> None:
         with self.db.connection_scope() as conn:
-            if records:
-                _insert_log(conn, records)
+            if rows:
+                _insert_log(conn, rows)
             for key in sorted(stats):
                 self._add_stats(conn, key, stats[key])
             for ckey in sorted(counts):

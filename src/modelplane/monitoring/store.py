@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from modelplane.monitoring.alerts import Alert, Rule
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
-from modelplane.monitoring.log import PredictionRecord
 from modelplane.monitoring.profiles import Layout, Reference
 
 __all__ = ["CountsKey", "LogPosition", "PredictionStore", "ReferenceStore", "RuleStore",
@@ -33,9 +32,10 @@ LogPosition = Any
 
 
 class PredictionStore(Protocol):
-    def write_batch(self, records: Sequence[PredictionRecord], stats: dict[StatsKey, StatsBucket],
+    def write_batch(self, rows: Sequence[tuple[Any, ...]], stats: dict[StatsKey, StatsBucket],
                     counts: dict[CountsKey, CountVector]) -> None:
-        """Insert ``records`` and add ``stats`` and ``counts`` into their buckets, in one
+        """Insert ``rows`` (tuples in ``rows.LOG_COLUMNS`` order, inputs and outputs as
+        JSON text) and add ``stats`` and ``counts`` into their buckets, in one
         transaction (concurrent writers to one bucket add up, none is lost)."""
 
     def stats(self, model: str, start: int | None, end: int | None,

@@ -4,20 +4,23 @@ Writing a prediction (splitting a request into rows, JSON, the SQL insert, the h
 buckets, the binned drift counts) costs tens of microseconds of Python per row. Done on a
 thread of the serving process it competes for the GIL with the event loop, and at high
 request rates that halves throughput. :class:`ProcessSink` moves it into a child process
-(``python -m modelplane.monitoring.writer``): the serving process only appends one tuple
-per request to the logger's bounded queue, and the logger's thread serialises each batch
-once (orjson; a JSON request body is passed through as is) and writes it to the child's
-stdin. The child writes it with :meth:`MonitoringService.write <modelplane.monitoring.
-service.MonitoringService.write>` in one transaction and answers how many it rejected.
+(``python -m modelplane.monitoring.writer``): the serving process only appends each
+answer to the logger's bounded buffer (see ``proclog``; a JSON request and its JSON
+answer go as they are), and the logger's thread hands each buffer to the child's stdin.
+The child turns it into rows (``rows.LogBatch``), writes them with
+:meth:`MonitoringService.write_rows <modelplane.monitoring.service.MonitoringService.
+write_rows>` in one transaction and answers how many answers it rejected.
 
-Frames are a 4-byte big-endian length and an orjson payload. The first frame carries the
+Frames are a 4-byte big-endian length and a payload. The first frame carries the
 settings (so the child opens the same database and artifact store), answered by
-``{"ready": true}``; then ``{"seq", "gen", "entries", "dropped"}`` answered by ``{"seq",
-"rejected"}`` or ``{"seq", "error"}``. A child that fails or dies makes ``write`` raise:
-the logger retries the batch with backoff and the next ``write`` starts a new child (a
-batch written by a child that died before answering is written again: at least once).
-The child leaves when its stdin closes, which also happens when the server is killed;
-it ignores SIGINT and SIGTERM, so a stopping server can still hand over what it holds.
+``{"ready": true}``; then a header ``{"seq", "gen", "count", "dropped", "keys"}`` followed
+by a frame holding the buffer (``served.unpack`` reads it; ``keys`` names the model,
+version, deployment and variant of each key), answered by ``{"seq", "rejected"}`` or
+``{"seq", "error"}``. A child that fails or dies makes ``write`` raise: the logger
+retries the batch with backoff and the next ``write`` starts a new child (a batch written
+by a child that died before answering is written again: at least once). The child leaves
+when its stdin closes, which also happens when the server is killed; it ignores SIGINT
+and SIGTERM, so a stopping server can still hand over what it holds.
 """
 
 from __future__ import annotations
@@ -132,21 +135,23 @@ class ProcessSink:
             log.warning("prediction log: the writer process did not start: %s", exc)
 
     def write(self, entries: bytes | bytearray, count: int,
-              dropped: dict[tuple[str, int], int]) -> int:
-        """Hand ``count`` encoded answers (``entries``: JSON values joined by commas) and
-        the drops to the child; returns how many it rejected. Raises when the child
-        fails or dies (the caller retries; the next call starts a new child)."""
+              dropped: dict[tuple[str, int], int], keys: list[Any] | None = None) -> int:
+        """Hand ``count`` answers (``entries``: a buffer of ``served.SERVED`` entries whose
+        keys ``keys`` names) and the drops to the child; returns how many it rejected.
+        Raises when the child fails or dies (the caller retries; the next call starts a
+        new child)."""
         with self._lock:
             proc = self._ensure()
             assert proc.stdin is not None and proc.stdout is not None
             self._seq += 1
             header = {"seq": self._seq, "gen": self._generation(), "count": count,
-                      "dropped": [[m, v, n] for (m, v), n in dropped.items()]}
+                      "dropped": [[m, v, n] for (m, v), n in dropped.items()],
+                      "keys": keys or []}
             head = dumps(header)
             # one write and one read per batch: each blocking call gives the GIL away
             # and takes it back from the event loop, which stalls it for a moment
             frame = b"".join((_HEADER.pack(len(head)), head,
-                              _HEADER.pack(len(entries) + 2), b"[", entries, b"]"))
+                              _HEADER.pack(len(entries)), entries))
             try:
                 _write_all(proc.stdin.fileno(), frame)
                 reply = orjson.loads(self._read_frame(proc.stdout.fileno()))
@@ -244,6 +249,7 @@ def main() -> int:
         return 0
     from modelplane.client import Client
     from modelplane.core.config import Settings
+    from modelplane.monitoring.rows import LogBatch
 
     try:
         client = Client(Settings(**first["settings"]))
@@ -267,10 +273,11 @@ def main() -> int:
             generation = frame.get("gen")
             service.forget_references()
         try:
-            entries = [tuple(e) if type(e) is list else e for e in orjson.loads(body)]
+            batch = LogBatch()
+            rejected = batch.add_wire(body, frame.get("keys", []))
             dropped = {(str(m), int(v)): int(n) for m, v, n in frame.get("dropped", [])}
-            reply: dict[str, Any] = {"seq": frame["seq"],
-                                     "rejected": service.write(entries, dropped, plain=True)}
+            service.write_rows(batch, dropped)
+            reply: dict[str, Any] = {"seq": frame["seq"], "rejected": rejected}
         except Exception as exc:
             log.warning("prediction log writer: a batch failed: %s", exc)
             reply = {"seq": frame.get("seq"), "error": f"{type(exc).__name__}: {exc}"[:500]}

@@ -66,16 +66,23 @@ class ServingLog:
 
     def log(self, model: str, version: int, request_id: str, data: Any, result: Any,
             seconds: float, *, error: str | None = None, deployment: str | None = None,
-            variant: str | None = None, force: bool = False, raw: bytes | None = None
-            ) -> None:
+            variant: str | None = None, force: bool = False, raw: bytes | None = None,
+            response: bytes | None = None) -> None:
         """Log one answered (or failed) request; ``raw`` is the request's JSON body when
-        the model saw exactly that (it is then logged as is, not re-encoded); ``force``
-        logs even when disabled (a canary whose gates need the log)."""
+        the model saw exactly that (it is then logged as is, not re-encoded), and
+        ``response`` the answer's JSON body (with ``raw``, the writer process reads the
+        predictions from it: nothing is encoded here); ``force`` logs even when
+        disabled (a canary whose gates need the log)."""
         if not (self.enabled or force):
             return
         try:
-            self.logger.log(answer(model, version, request_id, data if raw is None else raw,
-                                   result, seconds, error, deployment, variant))
+            logger = self.logger
+            if raw is not None and response is not None and error is None and self.process:
+                logger.log_served(model, version, request_id, raw, response, seconds,
+                                  deployment, variant)
+                return
+            logger.log(answer(model, version, request_id, data if raw is None else raw,
+                              result, seconds, error, deployment, variant))
         except Exception:  # the log never fails a request
             log.debug("prediction log: could not log an answer", exc_info=True)
 

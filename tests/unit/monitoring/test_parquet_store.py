@@ -118,6 +118,7 @@ import pyarrow.parquet as pq
 from modelplane.artifacts.store import ArtifactStore
 from modelplane.monitoring.log import PredictionRecord
 from modelplane.monitoring.parquet import ParquetPredictionStore
+from modelplane.monitoring.rows import log_row
 from modelplane.monitoring.sql import SqlPredictionStore
 from modelplane.store.db import Database
 
@@ -129,7 +130,7 @@ def crash(table, out, **options):  # half a file on disk, then the process dies
 pq.write_table = crash
 store = ParquetPredictionStore(SqlPredictionStore(Database(sys.argv[1])),
                                ArtifactStore(sys.argv[2]))
-store.write_batch([PredictionRecord(request_id="lost", model="m")], {}, {})
+store.write_batch([log_row(PredictionRecord(request_id="lost", model="m"))], {}, {})
 """
 
 
@@ -144,8 +145,9 @@ def test_a_crash_mid_write_leaves_no_partial_file_visible(
     assert store.first_of_last("m", 10) is None and store.prediction_counts("m", None, None) == {}
 
     from modelplane.monitoring.log import PredictionRecord
+    from modelplane.monitoring.rows import log_row
 
-    batch = [PredictionRecord(request_id="r", model="m", version=1)]
+    batch = [log_row(PredictionRecord(request_id="r", model="m", version=1))]
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
@@ -166,10 +168,12 @@ def test_a_crash_mid_write_leaves_no_partial_file_visible(
 
 def test_log_positions_order_by_time_then_write_order(store: ParquetPredictionStore) -> None:
     from modelplane.monitoring.log import PredictionRecord
+    from modelplane.monitoring.rows import log_row
 
     def write(times: list[float], first: int) -> None:
-        store.write_batch([PredictionRecord(request_id=f"r{first + i}", model="m", version=1,
-                                            time=t) for i, t in enumerate(times)], {}, {})
+        store.write_batch([log_row(PredictionRecord(request_id=f"r{first + i}", model="m",
+                                                    version=1, time=t))
+                           for i, t in enumerate(times)], {}, {})
 
     write([1.0, 2.0, 2.0], 0)  # file A
     write([2.0, 3.0], 3)  # file B, written later: its ts=2.0 row comes after A's
@@ -258,8 +262,9 @@ def test_a_file_removed_between_listing_and_reading_is_read_again(
         store: ParquetPredictionStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelplane.core.errors import StorageUnavailableError
     from modelplane.monitoring.log import PredictionRecord
+    from modelplane.monitoring.rows import log_row
 
-    store.write_batch([PredictionRecord(request_id="r", model="m", version=1)], {}, {})
+    store.write_batch([log_row(PredictionRecord(request_id="r", model="m", version=1))], {}, {})
     listed = store._files
     calls: list[int] = []
 

@@ -1,5 +1,6 @@
-"""ProcessLogger's buffer: answers are encoded at once, the bound drops and counts per
-model and version without blocking, a failing writer is retried, flush waits."""
+"""ProcessLogger's buffer: answers are encoded at once (a served JSON request and its
+JSON answer kept as they are), the bound drops and counts per model and version without
+blocking, a failing writer is retried, flush waits."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import orjson
 
 from modelplane.monitoring.proclog import ProcessLogger
-from modelplane.monitoring.served import answer
+from modelplane.monitoring.served import GENERAL, answer, unpack
 
 
 class Writer:
@@ -24,12 +25,14 @@ class Writer:
         self.drops: dict[tuple[str, int], int] = {}
 
     def write(self, entries: bytes | bytearray, count: int,
-              dropped: dict[tuple[str, int], int]) -> int:
+              dropped: dict[tuple[str, int], int], keys: list[Any]) -> int:
         self.gate.wait()
         if self.fail:
             self.fail -= 1
             raise RuntimeError("the writer died")
-        batch = orjson.loads(b"[" + bytes(entries) + b"]")
+        batch = [orjson.loads(body) if key == GENERAL
+                 else (*keys[key], rid, body, response, seconds, at)
+                 for key, rid, body, response, seconds, at in unpack(entries)]
         assert len(batch) == count
         self.batches.append(batch)
         for key, n in dropped.items():
@@ -96,4 +99,34 @@ def test_what_cannot_be_encoded_is_rejected_not_raised() -> None:
     assert logger.log(answer("m", 1, "set", {"x": {1, 2}}, None, 0.1)) is True  # as text
     assert logger.flush(10)
     assert logger.stats().rejected == 1 and logger.stats().written == 1
+    logger.close()
+
+
+def test_a_served_json_request_and_answer_go_as_they_are() -> None:
+    writer = Writer()
+    logger = ProcessLogger(writer, batch_size=100, flush_interval_s=0.01)  # type: ignore[arg-type]
+    body, response = b'{"x": 1.5,  "y": "a"}', b'{"predictions":[1],"probabilities":[[0.2,0.8]]}'
+    assert logger.log_served("m", 3, "r1", body, response, 0.002, "dep", "canary")
+    assert logger.log_served("m", 3, "r2", body, response, 0.003)
+    assert logger.log(served(3))  # anything else: the JSON of its tuple, in the same buffer
+    assert logger.flush(10)
+    [first, second, third] = writer.batches[0]
+    assert first[:8] == ("m", 3, "dep", "canary", "r1", body, response, 0.002)
+    assert second[:4] == ("m", 3, None, None) and second[4] == "r2"
+    assert third[2] == "r3" and third[3] == {"x": 3}
+    logger.close()
+
+
+def test_served_answers_count_against_the_bound_and_drop_per_version() -> None:
+    writer = Writer()
+    writer.gate.clear()
+    logger = ProcessLogger(writer, capacity=1000, max_bytes=300,  # type: ignore[arg-type]
+                           batch_size=1000, flush_interval_s=0.01)
+    body, response = b'{"x": 1}' * 10, b'{"predictions":[1]}'
+    accepted = sum(logger.log_served("m", 7, f"r{i}", body, response, 0.001)
+                   for i in range(10))
+    assert 0 < accepted < 10  # bounded by bytes, never blocked
+    writer.gate.set()
+    assert logger.flush(10)
+    assert writer.drops == {("m", 7): 10 - accepted}
     logger.close()

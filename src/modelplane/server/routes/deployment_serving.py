@@ -61,11 +61,13 @@ async def predict(layer: ServingLayer, request: Request, scope: MutableMapping[s
     entry: Entry | None = None
     handle: LoadedVersion | None = None
     status, data, result = 200, None, None
+    raw = response = None  # the request's and the answer's JSON, for the prediction log
     try:
         if request.method != "POST":
             raise Reject(405, f"method not allowed: {request.method} {request.path}; use POST",
                          "method_not_allowed", headers=[(b"allow", b"POST")])
-        data = layer._records(await request.body(layer.max_bytes))
+        raw = await request.body(layer.max_bytes)
+        data = layer._records(raw)
         table = router.tables.get(table.name, table)  # the newest, after the body's wait
         entry, handle = table.pick(_header_key(scope) or _field_key(data, table.key_field))
         handle.inflight += 1
@@ -87,7 +89,8 @@ async def predict(layer: ServingLayer, request: Request, scope: MutableMapping[s
             out["probabilities"] = result[1]
             if handle.classes is not None:
                 out["classes"] = handle.classes
-        await request.respond(200, dumps(out), version=handle.label,
+        response = dumps(out)
+        await request.respond(200, response, version=handle.label,
                               extra=_variant_header(entry))
     except Reject as exc:
         status = exc.status
@@ -99,13 +102,16 @@ async def predict(layer: ServingLayer, request: Request, scope: MutableMapping[s
         await layer._envelope(request, status, exc.code, exc.message, exc.details,
                               _variant_header(entry), handle.label if handle else None)
     finally:
-        _after(layer, router, table, entry, handle, status, started, data, result, request.id)
+        _after(layer, router, table, entry, handle, status, started, data, result, request.id,
+               raw, response)
 
 
 def _after(layer: ServingLayer, router: DeploymentRouter, table: RouteTable,
            entry: Entry | None, handle: LoadedVersion | None, status: int, started: float,
-           data: Any, result: Any, request_id: str) -> None:
-    """Figures, then (the answer being sent) shadow copies and the prediction log."""
+           data: Any, result: Any, request_id: str, raw: bytes | None = None,
+           response: bytes | None = None) -> None:
+    """Figures, then (the answer being sent) shadow copies and the prediction log
+    (``raw`` and ``response``: the request's and the answer's JSON bodies)."""
     seconds = time.perf_counter() - started
     label = handle.label if handle is not None else ""
     layer.metrics.request(table.name, label, status, seconds)
@@ -118,7 +124,8 @@ def _after(layer: ServingLayer, router: DeploymentRouter, table: RouteTable,
     if status == 200:
         if table.shadows:
             router.shadow(table, data, request_id)
-        router.log(table, entry, handle.number, request_id, data, result, seconds)
+        router.log(table, entry, handle.number, request_id, data, result, seconds,
+                   raw=raw, response=response)
 
 
 # -- Open Inference Protocol --------------------------------------------------------------

@@ -185,6 +185,7 @@ class ServingLayer:
         data: Any = None
         raw: bytes | None = None  # the body, when the model sees the records as sent
         result: Any = None
+        response: bytes | None = None
         try:
             if request.method != "POST":
                 raise Reject(405, f"method not allowed: {request.method} {request.path}; "
@@ -220,7 +221,8 @@ class ServingLayer:
                     out["classes"] = handle.classes
             if features is not None and b"explain=features" in request.query:
                 out["features"] = data  # what the model saw, online features included
-            await request.respond(200, dumps(out), version=version)
+            response = dumps(out)
+            await request.respond(200, response, version=version)
         except Reject as exc:
             status = exc.status
             await self._envelope(request, exc.status, exc.code, exc.message, exc.details,
@@ -235,7 +237,7 @@ class ServingLayer:
             if handle is not None and (status == 200 or status >= 500):
                 self.runtime.predlog.log(name, handle.number, request.id, data, result,
                                          seconds, error=None if status == 200
-                                         else f"HTTP {status}", raw=raw)
+                                         else f"HTTP {status}", raw=raw, response=response)
 
     def _records(self, body: bytes) -> Any:
         try:
