@@ -267,3 +267,44 @@ def test_a_batch_keeps_its_rows_order_and_values(db: Database, mixed: bool) -> N
         assert bool(got["cache_hit"]) is False
     assert service.health("a", "1h").overall.errors == (1 if mixed else 2)
     service.close()
+
+
+def test_the_log_reads_back_newest_first_with_labels(service: MonitoringService) -> None:
+    """``predictions``: a time window or the last N, newest first, filtered by version
+    or request id, each row with its joined label; a bad limit names the field."""
+    now = time.time()
+    service.log_predictions(
+        [{"request_id": f"r{i}", "model": "m", "version": 1 + i % 2, "inputs": {"x": i},
+          "outputs": {"prediction": i % 2}, "latency_s": 0.001 * i, "time": now - 60 + i,
+          "variant": "canary" if i % 2 else "stable"} for i in range(30)]
+        + [{"request_id": "batch", "model": "m", "version": 1, "row_index": r,
+            "inputs": {"x": 100 + r}, "outputs": {"prediction": 1}, "time": now - 7200}
+           for r in range(3)]
+        + [{"request_id": "other", "model": "n", "inputs": {"x": 0}, "time": now}])
+    assert service.log_labels("m", {"r29": 1, "r3": 0}).accepted == 2
+
+    newest = service.prediction_log("m", "1h", limit=5)
+    assert [p.request_id for p in newest] == ["r29", "r28", "r27", "r26", "r25"]
+    assert newest[0].inputs == {"x": 29} and newest[0].outputs == {"prediction": 1}
+    assert (newest[0].version, newest[0].variant, newest[0].status) == (2, "canary", "ok")
+    assert newest[0].latency_s == pytest.approx(0.029)
+    assert abs(newest[0].time.timestamp() - (now - 31)) < 0.002
+    assert (newest[0].label, newest[0].labelled) == (1, True)
+    assert (newest[1].label, newest[1].labelled) == (None, False)
+    assert len(service.prediction_log("m", "1h", limit=10_000)) == 30  # the batch is older
+
+    v1 = service.prediction_log("m", "1h", version=1, limit=3)
+    assert [p.request_id for p in v1] == ["r28", "r26", "r24"]
+    assert [p.request_id for p in service.prediction_log("m", "4p")] == ["r29", "r28", "r27",
+                                                                      "r26"]
+    batch = service.prediction_log("m", "1d", request_id="batch")
+    assert sorted((p.row_index, p.inputs["x"]) for p in batch) == [(0, 100), (1, 101),
+                                                                   (2, 102)]
+    labelled = [p for p in service.prediction_log("m", "1h", limit=100) if p.labelled]
+    assert {(p.request_id, p.label) for p in labelled} == {("r29", 1), ("r3", 0)}
+    assert service.prediction_log("nobody", "1h") == []
+    for bad in (0, 10_001, True):
+        with pytest.raises(InvalidArgumentError, match="limit"):
+            service.prediction_log("m", "1h", limit=bad)
+    with pytest.raises(InvalidArgumentError, match="window"):
+        service.prediction_log("m", "soon")

@@ -73,6 +73,16 @@ def test_monitoring_over_http(start_server: Callable[..., LiveServer], hook: Hoo
         r = http.post(f"{API}/churn/predictions", json={"records": records(400, 1.0)})
         assert r.status_code == 201 and r.json() == {"accepted": 400}
 
+        r = http.get(f"{API}/churn/predictions", params={"limit": 2})
+        assert r.status_code == 200, r.text
+        logged = r.json()["predictions"]
+        assert [p["request_id"] for p in logged] == ["q1-399", "q1-398"]
+        assert logged[0]["inputs"]["c"] in ("a", "b", "z") and logged[0]["labelled"] is False
+        r = http.get(f"{API}/churn/predictions", params={"request_id": "q1-7"})
+        assert [p["outputs"]["prediction"] for p in r.json()["predictions"]] == [1]
+        for params in ({"limit": 0}, {"limit": 10_001}, {"window": "soon"}):
+            r = http.get(f"{API}/churn/predictions", params=params)
+            assert r.status_code == 422 and r.json()["error"]["details"], params
         health = http.get(f"{API}/churn/health", params={"window": "1h"}).json()
         assert health["overall"]["requests"] == 400
         assert health["overall"]["error_rate"] == pytest.approx(0.1)
@@ -166,3 +176,11 @@ def test_monitor_cli_labels_rules_and_reference(tmp_path: Path) -> None:
     assert out.returncode == 1 and "unknown action 'teleport'" in out.stderr
     out = cli("monitor", "drift", "m", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["n_current"] == 50
+    out = cli("monitor", "predictions", "m", "--limit", "3")
+    assert out.returncode == 0, out.stderr
+    assert "3 row(s), newest first" in out.stdout and "q1-49" in out.stdout
+    out = cli("monitor", "predictions", "m", "--request-id", "q1-1", "--json")
+    [row] = json.loads(out.stdout)
+    assert (row["request_id"], row["label"], row["labelled"]) == ("q1-1", 1, True)
+    out = cli("monitor", "predictions", "m", "--limit", "0")
+    assert out.returncode == 1 and out.stderr.startswith("error: limit must be an integer")

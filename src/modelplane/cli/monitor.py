@@ -1,4 +1,5 @@
-"""``modelplane monitor``: reports, health, drift, labels, references, alert rules, alerts."""
+"""``modelplane monitor``: reports, health, drift, the prediction log, labels, references,
+alert rules, alerts."""
 
 from __future__ import annotations
 
@@ -98,6 +99,35 @@ def drift(model: str, window: WindowOpt = "1h", version: VersionOpt = None,
         return
     _print(_table(f"drift of {model} over {result.window}: {drift_summary(result)}",
                   DRIFT_HEADER, drift_rows(result)))
+
+
+@app.command("predictions")
+def predictions(model: str, window: WindowOpt = "1h", version: VersionOpt = None,
+                request_id: Annotated[str | None, typer.Option(
+                    "--request-id", help="Only this request's rows.")] = None,
+                limit: Annotated[int, typer.Option("--limit", help="At most this many rows "
+                                                   "(1 to 10000).")] = 20,
+                as_json: JsonOpt = False) -> None:
+    """The prediction log of MODEL, newest first, with labels where joined."""
+    found = _service().prediction_log(model, window, version=version, request_id=request_id,
+                                   limit=limit)
+    if as_json:
+        _echo_json([p.to_dict() for p in found])
+        return
+    rows = [[p.time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], p.request_id
+             + (f"[{p.row_index}]" if p.row_index else ""), str(p.version), p.variant or "",
+             "" if p.latency_s is None else f"{p.latency_s * 1000:.2f}",
+             p.status if p.error is None else f"{p.status}: {p.error}",
+             _short(p.outputs), _short(p.label) if p.labelled else "", _short(p.inputs)]
+            for p in found]
+    _print(_table(f"prediction log of {model} over {window}: {len(found)} row(s), newest "
+                  "first", ["time (UTC)", "request", "version", "variant", "latency ms",
+                            "status", "outputs", "label", "inputs"], rows))
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 @app.command("labels")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         unregister_action,
     )
     from modelplane.monitoring.drift import DriftOptions, DriftResult
-    from modelplane.monitoring.entities import DriftReport, LabelResult
+    from modelplane.monitoring.entities import DriftReport, LabelResult, LoggedPrediction
     from modelplane.monitoring.health import HealthReport
     from modelplane.monitoring.log import PredictionLogger, PredictionRecord, PredictionSink
     from modelplane.monitoring.performance import PerformanceReport
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionContext", "Alert", "DriftOptions", "DriftReport", "DriftResult", "HealthReport",
-    "LabelResult", "MonitoringService", "PerformanceReport", "PredictionLogger",
+    "LabelResult", "LoggedPrediction", "MonitoringService", "PerformanceReport", "PredictionLogger",
     "PredictionRecord", "PredictionSink", "Reference", "Rule", "Window", "action_names",
     "compare", "register_action", "unregister_action",
 ]
@@ -40,6 +40,7 @@ _LAZY = {
     "register_action": "alerts", "unregister_action": "alerts",
     "DriftOptions": "drift", "DriftResult": "drift", "compare": "raw",
     "DriftReport": "entities", "LabelResult": "entities", "HealthReport": "health",
+    "LoggedPrediction": "entities",
     "PredictionLogger": "log", "PredictionRecord": "log", "PredictionSink": "log",
     "PerformanceReport": "performance", "Reference": "profiles",
     "MonitoringService": "service", "Window": "windows",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from modelplane.core.errors import InvalidArgumentError
@@ -48,6 +49,34 @@ class LabelResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class LoggedPrediction:
+    """One row of the prediction log as read back: what the model saw and answered, when,
+    how fast, from which version and variant, and the label joined to it (None until
+    one is logged)."""
+
+    request_id: str
+    row_index: int
+    model: str
+    version: int
+    time: datetime
+    inputs: Any
+    outputs: Any
+    latency_s: float | None
+    status: str
+    error: str | None = None
+    deployment: str | None = None
+    variant: str | None = None
+    cache_hit: bool = False
+    label: Any = None
+    labelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["time"] = self.time.isoformat()
+        return out
 
 
 def label_rows(labels: Any) -> list[tuple[str, int, Any]]:

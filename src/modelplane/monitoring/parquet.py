@@ -372,6 +372,29 @@ class ParquetPredictionStore:
     def put_labels(self, model: str, rows: Sequence[tuple[str, int, Any, int]], now: int) -> None:
         self.sql.put_labels(model, rows, now)
 
+    def labels_of(self, model: str, keys: Sequence[tuple[str, int]]
+                  ) -> dict[tuple[str, int], Any]:
+        return self.sql.labels_of(model, keys)
+
+    @_relisting
+    def read_log(self, model: str, start: int | None, end: int | None, *,
+                 version: int | None = None, request_id: str | None = None,
+                 limit: int = 100) -> list[tuple[Any, ...]]:
+        files = self._window_files(model, start, end)
+        if not files:
+            return []
+        cond, params = _filters(start, end, version, None)
+        if request_id is not None:
+            cond.append("request_id = $request_id")
+            params["request_id"] = request_id
+        rows = self._all(
+            f"SELECT {', '.join(LOG_COLUMNS)} FROM {_SCAN} {_where(cond)} "
+            "ORDER BY ts DESC, filename DESC, file_row_number DESC LIMIT $limit",
+            {"files": files, "limit": int(limit), **params})
+        inputs, outputs = LOG_COLUMNS.index("inputs"), LOG_COLUMNS.index("outputs")
+        return [(*r[:inputs], _loads(r[inputs]), _loads(r[outputs]), *r[outputs + 1:])
+                for r in rows]
+
     def _labels(self, model: str, start: int | None, end: int | None
                 ) -> list[tuple[str, int, Any, int]]:
         """``(request id, row index, label, prediction time)`` of the labels of predictions

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelplane.core.errors import (
@@ -33,7 +34,12 @@ from modelplane.monitoring.alerts import (
 )
 from modelplane.monitoring.counts import CountVector, count_rows
 from modelplane.monitoring.drift import DriftOptions, score_counts
-from modelplane.monitoring.entities import DriftReport, LabelResult, label_rows
+from modelplane.monitoring.entities import (
+    DriftReport,
+    LabelResult,
+    LoggedPrediction,
+    label_rows,
+)
 from modelplane.monitoring.evaluation import RuleEvaluator, metric_value
 from modelplane.monitoring.health import HealthReport, StatsBucket
 from modelplane.monitoring.log import PredictionLogger, PredictionRecord, normalise_record
@@ -342,6 +348,40 @@ class MonitoringService:
         self.predictions.put_labels(model, keep, int(time.time() * 1000))
         return LabelResult(accepted=len(keep), unknown=len(unknown),
                            unknown_request_ids=unknown[:100])
+
+    def prediction_log(self, model: str, window: str | Window = "1h", *,
+                    version: int | None = None, request_id: str | None = None,
+                    limit: int = 100) -> list[LoggedPrediction]:
+        """Logged predictions of ``model``, newest first: in a time window (``"1h"``,
+        between dates) or the last N (``"500p"``), at most ``limit`` (1 to 10,000), of
+        one ``version`` or ``request_id`` when given, each with its label if one was
+        joined. What is still queued in this process's logger is written first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidArgumentError(f"limit must be an integer from 1 to 10000, got {limit!r}",
+                                       details={"field": "limit", "expected": "1..10000",
+                                                "got": limit})
+        w = Window.parse(window)
+        start = end = None
+        if w.count is not None:
+            limit = min(limit, w.count)
+        else:
+            start, end = w.bounds_ms(utcnow())
+        if self._logger is not None:
+            self._logger.flush(5.0)
+        rows = self.predictions.read_log(model, start, end, version=version,
+                                         request_id=request_id, limit=limit)
+        labels = self.predictions.labels_of(model, [(r[4], r[5]) for r in rows]) if rows else {}
+        out = []
+        for (model_, version_, deployment, variant, rid, row_index, ts, inputs, outputs,
+             latency, hit, status, error) in rows:
+            key = (rid, row_index)
+            out.append(LoggedPrediction(
+                request_id=rid, row_index=int(row_index), model=model_, version=int(version_),
+                time=datetime.fromtimestamp(ts / 1000, UTC), inputs=inputs, outputs=outputs,
+                latency_s=latency, status=status, error=error, deployment=deployment,
+                variant=variant, cache_hit=bool(hit), label=labels.get(key),
+                labelled=key in labels))
+        return out
 
     # -- windows ----------------------------------------------------------------------------
     def _bucket_bounds(self, model: str, window: Window, version: int | None

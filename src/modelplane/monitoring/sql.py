@@ -266,6 +266,34 @@ class SqlPredictionStore:
                     found[(request_id, row_index)] = int(ts)
         return found
 
+    def read_log(self, model: str, start: int | None, end: int | None, *,
+                 version: int | None = None, request_id: str | None = None,
+                 limit: int = 100) -> list[tuple[Any, ...]]:
+        cond = [log_t.c.model == model, *_between(log_t.c.ts, start, end)]
+        if version is not None:
+            cond.append(log_t.c.version == version)
+        if request_id is not None:
+            cond.append(log_t.c.request_id == request_id)
+        query = (select(*(log_t.c[c] for c in LOG_COLUMNS)).where(*cond)
+                 .order_by(log_t.c.ts.desc(), log_t.c.id.desc()).limit(limit))
+        with self.db.connection_scope(readonly=True) as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def labels_of(self, model: str, keys: Sequence[tuple[str, int]]
+                  ) -> dict[tuple[str, int], Any]:
+        found: dict[tuple[str, int], Any] = {}
+        wanted = set(keys)
+        ids = sorted({r for r, _ in wanted})
+        with self.db.connection_scope(readonly=True) as conn:
+            for i in range(0, len(ids), _CHUNK):
+                query = select(labels_t.c.request_id, labels_t.c.row_index,
+                               labels_t.c.label).where(
+                    labels_t.c.model == model, labels_t.c.request_id.in_(ids[i:i + _CHUNK]))
+                for r in conn.execute(query):
+                    if (r.request_id, r.row_index) in wanted:
+                        found[(r.request_id, r.row_index)] = r.label
+        return found
+
     def put_labels(self, model: str, rows: Sequence[tuple[str, int, Any, int]], now: int) -> None:
         if not rows:
             return

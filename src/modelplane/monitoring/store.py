@@ -55,6 +55,17 @@ class PredictionStore(Protocol):
                          ) -> dict[tuple[str, int], int]:
         """Which ``(request id, row index)`` keys were logged, with their time."""
 
+    def read_log(self, model: str, start: int | None, end: int | None, *,
+                 version: int | None = None, request_id: str | None = None,
+                 limit: int = 100) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` logged rows in ``[start, end)``, newest first (by time, then
+        the order written), in ``rows.LOG_COLUMNS`` order with inputs and outputs as
+        values."""
+
+    def labels_of(self, model: str, keys: Sequence[tuple[str, int]]
+                  ) -> dict[tuple[str, int], Any]:
+        """The labels joined to these ``(request id, row index)`` keys."""
+
     def put_labels(self, model: str, rows: Sequence[tuple[str, int, Any, int]], now: int) -> None:
         """Upsert ``(request id, row index, label, prediction time)`` rows."""
 

@@ -24,6 +24,8 @@ from modelplane.server.schemas.monitoring import (
     HealthOut,
     LabelsCreate,
     LabelsOut,
+    LoggedPredictionOut,
+    LoggedPredictionsOut,
     PerformanceOut,
     PredictionsCreate,
     PredictionsOut,
@@ -64,6 +66,19 @@ def log_predictions(monitoring: MonitoringDep, model: str,
         data["time"] = when.timestamp() if isinstance(when, datetime) else when
         records.append({**data, "model": model})
     return PredictionsOut(accepted=monitoring.log_predictions(records))
+
+
+@router.get("/{model}/predictions", response_model=LoggedPredictionsOut)
+def read_predictions(monitoring: MonitoringDep, model: str, window: WindowQ = "1h",
+                     version: VersionQ = None,
+                     request_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+                     limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+                     ) -> LoggedPredictionsOut:
+    """Logged predictions, newest first, each with its label when one was joined."""
+    found = monitoring.prediction_log(model, window, version=version, request_id=request_id,
+                                   limit=limit)
+    return LoggedPredictionsOut(model=model, window=window, predictions=[
+        LoggedPredictionOut(**_finite(p.to_dict())) for p in found])
 
 
 @router.post("/{model}/labels", response_model=LabelsOut)

@@ -50,6 +50,30 @@ class PredictionsOut(BaseModel):
     accepted: int
 
 
+class LoggedPredictionOut(BaseModel):
+    request_id: str
+    row_index: int
+    model: str
+    version: int
+    time: datetime
+    inputs: Any = None
+    outputs: Any = None
+    latency_s: float | None = None
+    status: str
+    error: str | None = None
+    deployment: str | None = None
+    variant: str | None = None
+    cache_hit: bool = False
+    label: Any = None
+    labelled: bool = False
+
+
+class LoggedPredictionsOut(BaseModel):
+    model: str
+    window: str
+    predictions: list[LoggedPredictionOut]
+
+
 class LabelIn(_In):
     request_id: str = Field(min_length=1, max_length=128)
     label: Any
