@@ -47,7 +47,7 @@ class _Compiled:
             name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.positions}
         columns = list(stmt.selected_columns)
-        self.keys = [c.key for c in columns]
+        self.keys: list[str] = [str(c.key) for c in columns]
         self.results = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                         for c in columns]
 
@@ -75,7 +75,7 @@ class FastReader:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    def first(self, stmt: Select[Any], params: Mapping[str, Any]) -> Any:
+    def first(self, stmt: Select[Any] | Any, params: Mapping[str, Any]) -> Any:
         """The first row of ``stmt`` with ``params`` (None when there is none)."""
         if self.path is None:
             with self.db.connection_scope(readonly=True) as conn:

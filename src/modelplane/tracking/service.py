@@ -330,7 +330,7 @@ class TrackingService:
         record = DatasetRecord(digest=info.digest, name=_check_name("dataset", info.name),
                                source=info.source, num_rows=info.num_rows,
                                num_columns=info.num_columns, schema=info.schema,
-                               profile=info.profile, created_at=utcnow())
+                               profile=info.profile or {}, created_at=utcnow())
         return self.store.link_dataset(run_id, record, role)
 
     def referenced_digests(self, digests: set[str]) -> set[str]:

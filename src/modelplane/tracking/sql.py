@@ -75,6 +75,7 @@ class SqlTrackingStore:
         self.db = db
         self._reader = RunReader(db)
         self._searches: dict[tuple[Any, ...], PreparedRuns] = {}
+        upsert: Any
         if db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
@@ -119,7 +120,8 @@ class SqlTrackingStore:
     # -- experiments -------------------------------------------------------------------
     def create_experiment(self, name: str, description: str, tags: dict[str, str]) -> Experiment:
         now = utcnow()
-        values = {"id": new_id(), "name": name, "description": description, "tags": tags,
+        values: dict[str, Any] = {"id": new_id(), "name": name, "description": description,
+                                  "tags": tags,
                   "lifecycle": "active", "created_at": now, "updated_at": now}
         with self.db.session_scope() as session:
             session.execute(insert(experiments).values(**values))
@@ -179,7 +181,7 @@ class SqlTrackingStore:
     def update_run(self, run_id: str, **changes: Any) -> Run:
         with self.db.session_scope() as session:
             result = session.execute(update(runs).where(runs.c.id == run_id).values(**changes))
-            if result.rowcount == 0:
+            if getattr(result, "rowcount", None) == 0:
                 raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
         return self.get_run(run_id)
 
