@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2  # two pytest-xdist workers: the suite stays under 10 minutes on 2 cores
 
 .PHONY: demo test bench lint clean help
 
