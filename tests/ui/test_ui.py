@@ -175,6 +175,11 @@ def test_monitoring_shows_health_drift_bars_and_alerts(page: Any) -> None:
     expect(page.locator("#histogram")).to_have_attribute("data-feature", "x1")
     expect(page.locator("#histogram svg rect").first).to_be_attached()
 
+    recent = page.locator("#recent tbody tr")  # the prediction log, newest first
+    expect(recent).to_have_count(20)
+    expect(recent.first).to_contain_text('"prediction"')
+    expect(recent.first).to_contain_text('"x1"')
+
     page.locator("#drift-bars g.bar[data-label=x2] rect").click()
     expect(page.locator("#histogram")).to_have_attribute("data-feature", "x2")
     expect(page.locator("#alerts tr[data-rule=x1-drift]")).to_contain_text("drift_share > 0.2")

@@ -23,6 +23,7 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False,
 
 EVENTS = 100
 ALERTS = 50
+RECENT = 20  # rows of the prediction log on a model's monitoring page
 STATS_WINDOW = "5m"
 MAX_VERSION = 2**31 - 1
 WINDOWS = ("15m", "1h", "6h", "24h", "7d", "1000p")
@@ -128,11 +129,13 @@ def model_monitoring(name: str, client: ClientDep, monitoring: MonitoringDep,
         if not 0 <= number <= MAX_VERSION:
             errors["version"] = f"version: expected a version number, got {version!r}"
     health = drift = performance = None
+    recent: list[Any] = []
     drift_error = ""
     if not errors:
         try:
             health = monitoring.health(name, window, number)
             performance = monitoring.performance(name, window, number)
+            recent = monitoring.prediction_log(name, window, version=number, limit=RECENT)
         except InvalidArgumentError as exc:
             errors[str(exc.details.get("field", "window"))] = exc.message
         except OverflowError:  # a window reaching past year 1 (the service does not check)
@@ -144,5 +147,5 @@ def model_monitoring(name: str, client: ClientDep, monitoring: MonitoringDep,
             drift_error = exc.message
     return page("monitoring.html", "monitoring", model=model, window=window, version=version,
                 windows=WINDOWS, errors=errors, health=health, drift=drift,
-                drift_error=drift_error, performance=performance,
+                drift_error=drift_error, performance=performance, recent=recent,
                 rules=monitoring.list_rules(name), alerts=monitoring.alerts(name, limit=ALERTS))

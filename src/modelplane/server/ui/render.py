@@ -84,6 +84,14 @@ def fmt_pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
+def fmt_json(value: Any, width: int = 80) -> str:
+    """A value as compact JSON, cut at ``width`` characters (table cells)."""
+    import json
+
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def fmt_bytes(size: int | None) -> str:
     if size is None:
         return ""
@@ -124,7 +132,8 @@ def environment() -> Any:
                       autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=fmt_time, num=fmt_num, duration=fmt_duration, ms=fmt_ms,
-                       pct=fmt_pct, bytes=fmt_bytes, short=lambda s: (s or "")[:12])
+                       pct=fmt_pct, bytes=fmt_bytes, short=lambda s: (s or "")[:12],
+                       json=fmt_json)
     env.globals.update(nav=NAV, between=between)
     return env
 
