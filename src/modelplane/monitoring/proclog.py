@@ -72,6 +72,8 @@ class ProcessLogger:
                                  None, deployment, variant, _now()))
         rid = request_id.encode()
         head = SERVED.pack(key, len(rid), len(body), len(response), seconds, _now())
+        # the append is written out here rather than shared with ``log``: a helper call
+        # cost this path a quarter of its time (0.4-0.9 us per request on a slow core)
         with self._lock:
             if (self._closed or self._count >= self._capacity or len(self._buffer)
                     + len(head) + len(rid) + len(body) + len(response) > self._max_bytes):

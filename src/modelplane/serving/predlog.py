@@ -8,7 +8,8 @@ counts happen in the writer process (:class:`~modelplane.monitoring.writer.Proce
 so they never compete with the event loop for the interpreter; with
 ``MODELPLANE_PREDICTION_LOG_PROCESS=false`` they run on the logger's thread instead.
 ``MODELPLANE_PREDICTION_LOG=false`` turns the log off. ``log`` never raises.
-With the writer process the answer is encoded at once into one buffer
+With the writer process a JSON request and its JSON answer are appended to one buffer as
+they are, and any other answer is encoded at once
 (:class:`~modelplane.monitoring.proclog.ProcessLogger`): nothing per request stays alive.
 """
 
