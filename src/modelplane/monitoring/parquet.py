@@ -25,6 +25,15 @@ read from the database for the window and joined to the rows in DuckDB. A read f
 I/O (a file removed by retention after it was listed) runs once more; a second failure is
 a :class:`StorageUnavailableError`.
 
+Compaction (:meth:`ParquetPredictionStore.compact`, run by the writer with retention, every
+10 minutes): a batch is one small file, so a busy model writes thousands a day. Part files
+written more than 10 minutes ago are merged, up to 256 at a time and in write order, into
+one ``part-<first ns>-<last ns>c-<hex>.parquet``, which stands for every file written in
+that range: readers list the folder and skip what a compacted file covers (of two that
+overlap, the one covering more stands), so a reader listing between the merged file's
+rename and the removal of its inputs counts each row once, and a crash in between leaves
+only files the next compaction removes. Rows keep their order (by time, then write order).
+
 Retention is by UTC day: :meth:`delete_before` removes the day partitions before the
 cutoff's day and deletes labels and buckets before the start of that day too (so the log,
 its labels and its buckets stay consistent); rows are kept up to a day longer than asked.
@@ -37,11 +46,12 @@ import functools
 import logging
 import os
 import posixpath
+import re
 import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
@@ -67,6 +77,10 @@ __all__ = ["ParquetPredictionStore"]
 log = logging.getLogger("modelplane.monitoring")
 
 DAY_MS = 86_400_000
+# part-<ns>-<hex>.parquet (a batch) or part-<first ns>-<last ns>c-<hex>.parquet (compacted)
+_PART = re.compile(r"part-(\d{20})-(?:(\d{20})c-)?[0-9a-f]+\.parquet")
+COMPACT_AFTER_S = 600.0  # only files written longer ago than this are merged
+COMPACT_MIN_FILES, COMPACT_MAX_FILES = 16, 256
 _CHUNK = 5000
 _SCAN = ("read_parquet($files, filename = true, file_row_number = true, "
          "hive_partitioning = false)")
@@ -97,6 +111,25 @@ def _relisting(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenat
                     "cannot read the prediction log's Parquet files: "
                     f"{str(exc).splitlines()[0]}") from exc
     return run
+
+
+def _visible(names: Iterable[str]) -> list[tuple[int, int, str]]:
+    """``(first ns, last ns, name)`` of the part files readers see, in write order: a
+    compacted file hides every file whose write range lies within its own (of two equal
+    ranges, the name sorting first stands)."""
+    parts = []
+    for name in names:
+        m = _PART.fullmatch(name)
+        if m is not None:
+            first = int(m[1])
+            parts.append((first, int(m[2]) if m[2] else first, name, m[2] is not None))
+    covers = [(f, last, n) for f, last, n, compacted in parts if compacted]
+
+    def hidden(first: int, last: int, name: str) -> bool:
+        return any(cf <= first and last <= cl and (cl - cf > last - first or cn < name)
+                   for cf, cl, cn in covers if cn != name)
+
+    return sorted((f, last, n) for f, last, n, _ in parts if not hidden(f, last, n))
 
 
 def _day(ms: int) -> str:
@@ -193,8 +226,7 @@ class ParquetPredictionStore:
         out = []
         for day in days:
             folder = posixpath.join(self._model_dir(model), f"date={day}")
-            out += [posixpath.join(folder, n) for n in sorted(self._names(folder))
-                    if n.startswith("part-") and n.endswith(".parquet")]
+            out += [posixpath.join(folder, n) for _, _, n in _visible(self._names(folder))]
         return out if self.is_local else [self.fs.unstrip_protocol(p) for p in out]
 
     def _window_files(self, model: str, start: int | None, end: int | None) -> list[str]:
@@ -435,6 +467,80 @@ class ParquetPredictionStore:
                 f"{_where(cond)}", {"files": files, **params}).fetchall()
         return [(int(v), _loads(out), labels[li][2]) for v, out, li in rows]
 
+    # -- compaction --------------------------------------------------------------------------
+    def compact(self, older_than_s: float = COMPACT_AFTER_S) -> int:
+        """Merge the part files written more than ``older_than_s`` ago (see the module
+        docstring); returns how many files were merged away. A day being compacted by
+        another process, or a file vanishing under it, is left for the next run."""
+        import duckdb
+
+        cutoff = time.time_ns() - int(older_than_s * 1e9)
+        merged = 0
+        for name in self._names(self.root):
+            if not name.startswith("model="):
+                continue
+            model_dir = posixpath.join(self.root, name)
+            for day in sorted(n for n in self._names(model_dir) if n.startswith("date=")):
+                folder = posixpath.join(model_dir, day)
+                try:
+                    merged += self._compact_folder(folder, cutoff)
+                except (duckdb.Error, OSError) as exc:
+                    log.warning("prediction log: cannot compact %s: %s", folder, exc)
+        return merged
+
+    def _compact_folder(self, folder: str, cutoff: int) -> int:
+        names = self._names(folder)
+        visible = _visible(names)
+        old: list[tuple[int, int, str]] = []
+        for first, last, name in visible:  # a run in write order, all written before cutoff
+            if last >= cutoff or (old and first <= old[-1][1]):
+                break
+            old.append((first, last, name))
+        merged = 0
+        while len(old) >= COMPACT_MIN_FILES:
+            run, old = old[:COMPACT_MAX_FILES], old[COMPACT_MAX_FILES:]
+            if len(run) < COMPACT_MIN_FILES:
+                break
+            first, last = run[0][0], run[-1][1]
+            self._merge(folder, [n for _, _, n in run],
+                        f"part-{first:020d}-{last:020d}c-{uuid.uuid4().hex[:12]}.parquet")
+            merged += len(run)
+        # remove what a compacted file covers (its inputs, and leftovers of a crash)
+        shown = {n for _, _, n in _visible(self._names(folder))}
+        for name in names:
+            if _PART.fullmatch(name) and name not in shown:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm(posixpath.join(folder, name))
+        return merged
+
+    def _merge(self, folder: str, names: list[str], target: str) -> None:
+        """Write ``names``' rows, in order, to ``target`` in ``folder`` (through a hidden
+        temporary file renamed into place)."""
+        import tempfile
+
+        files = [posixpath.join(folder, n) for n in names]
+        if not self.is_local:
+            files = [self.fs.unstrip_protocol(p) for p in files]
+        final = posixpath.join(folder, target)
+        local_dir = folder if self.is_local else tempfile.mkdtemp(prefix="mp-compact-")
+        tmp = os.path.join(local_dir, f".{target}.tmp")
+        try:
+            with self._cursor() as cur:  # files in list order, rows in file order
+                cur.execute("SET preserve_insertion_order = true")
+                cur.read_parquet(files).write_parquet(tmp, compression="zstd")
+            if self.is_local:
+                with open(tmp, "rb+") as out:
+                    os.fsync(out.fileno())
+                os.replace(tmp, final)
+            else:
+                self.fs.put(tmp, posixpath.join(folder, f".{target}.tmp"))
+                self.fs.mv(posixpath.join(folder, f".{target}.tmp"), final)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            if not self.is_local:
+                shutil.rmtree(local_dir, ignore_errors=True)
+
     # -- retention ---------------------------------------------------------------------------
     def delete_before(self, cutoff: int) -> dict[str, int]:
         """By UTC day (see the module docstring): everything before the start of the
@@ -461,8 +567,7 @@ class ParquetPredictionStore:
         return deleted
 
     def _rows_in(self, folder: str) -> int:
-        files = [posixpath.join(folder, n) for n in self._names(folder)
-                 if n.startswith("part-") and n.endswith(".parquet")]
+        files = [posixpath.join(folder, n) for _, _, n in _visible(self._names(folder))]
         if not files:
             return 0
         if not self.is_local:

@@ -185,8 +185,9 @@ class MonitoringService:
         return out
 
     def _maybe_retention(self) -> None:
-        """Every 10 minutes, after a batch is written; a failure is logged, never raised
-        (the batch is already stored: raising would have it written twice)."""
+        """Every 10 minutes, after a batch is written: retention, and compaction of a
+        Parquet log. A failure is logged, never raised (the batch is already stored:
+        raising would have it written twice)."""
         if time.monotonic() - self._last_retention > 600:
             self._last_retention = time.monotonic()
             try:
@@ -194,6 +195,13 @@ class MonitoringService:
             except Exception as exc:
                 log.warning("prediction log retention failed (tried again in 10 min): %s",
                             exc)
+            compact = getattr(self.predictions, "compact", None)  # the Parquet log
+            if compact is not None:
+                try:
+                    compact()
+                except Exception as exc:
+                    log.warning("prediction log compaction failed (tried again in 10 min): "
+                                "%s", exc)
 
     def apply_retention(self, older_than: str | float | None = None) -> dict[str, int]:
         """Delete log rows, labels and buckets older than ``older_than`` (default: the
