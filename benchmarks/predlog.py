@@ -10,15 +10,23 @@ comparable, adjacent ones are. The figure is the median of the rounds' ratios. A
 run with the log on, the server is stopped (which flushes the log) and the rows written
 are counted: every answered request must be in the log unless it was dropped and
 counted.
+
+Then the serving process's own cost, without the network and without wrk: the server's
+app is driven in process (ASGI calls, 32 at a time) with the log switched on and off in
+alternating blocks of 3,000 requests, and the process's CPU time per request is compared
+block by block. On a machine whose cores are shared, the throughput ratio also carries
+the writer process's contention; this figure does not.
 Run: ``python benchmarks/predlog.py [--quick] [--storage database|parquet]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +48,73 @@ from benchmarks.serving import (  # noqa: E402
 
 BENCHMARK = "prediction log"
 CONCURRENCY = 64
+
+
+def _in_process(home: Path, record: dict[str, object], rounds: int) -> dict[str, float]:
+    """CPU microseconds per request of the serving app in this process, log off and on
+    (medians of alternating blocks) and the median of the blocks' differences."""
+    import asyncio
+    import os
+
+    os.environ["MODELPLANE_HOME"] = str(home)
+    from modelplane.cli.serve import app_factory, export_spec
+
+    export_spec(["models:/cancer@production"], serving_only=True, log_level="warning")
+    app = app_factory()
+    body = json.dumps(record).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/predict/cancer",
+             "raw_path": b"/predict/cancer", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8080)}
+
+    async def request() -> None:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, object]:
+            if messages:
+                return messages.pop()
+            await asyncio.sleep(3600)
+            return {}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))  # type: ignore[call-overload]
+
+        await app({**scope, "state": {}}, receive, send)
+        assert status == [200], status
+
+    async def run() -> dict[str, float]:
+        inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        outbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        life = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"},
+                                        "state": {}}, inbox.get, outbox.put))
+        await inbox.put({"type": "lifespan.startup"})
+        assert (await outbox.get())["type"] == "lifespan.startup.complete"
+        runtime = app.runtime  # type: ignore[attr-defined]
+        await runtime.wait_ready(timeout=300)
+        predlog = runtime.predlog
+        for _ in range(20):
+            await asyncio.gather(*(request() for _ in range(32)))
+        cost: dict[bool, list[float]] = {False: [], True: []}
+        blocks = 3000 // 32
+        for i in range(rounds):
+            for on in ((False, True) if i % 2 == 0 else (True, False)):
+                predlog.enabled = on
+                start = time.process_time()
+                for _ in range(blocks):
+                    await asyncio.gather(*(request() for _ in range(32)))
+                cost[on].append((time.process_time() - start) / (blocks * 32) * 1e6)
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        life.cancel()
+        return {"off": statistics.median(cost[False]), "on": statistics.median(cost[True]),
+                "diff": statistics.median(b - a for a, b in zip(cost[False], cost[True],
+                                                                  strict=True))}
+
+    return asyncio.run(run())
 
 
 def _logged(home: Path) -> tuple[int, int]:
@@ -88,8 +163,6 @@ def _run(candidate: Candidate, seconds: float, workdir: Path) -> tuple[Load, flo
 
 
 def main(quick: bool = False, storage: str = "database") -> list[Row]:
-    import json
-
     seconds, rounds = (3.0, 2) if quick else (6.0, 5)
     workdir = Path(tempfile.mkdtemp(prefix="mp-bench-predlog-"))
     rows: list[Row] = []
@@ -125,6 +198,10 @@ def main(quick: bool = False, storage: str = "database") -> list[Row]:
             ratios.append(loads[True][-1].rps / max(loads[False][-1].rps, 1e-9))
             print(f"round {i + 1}: on / off = {ratios[-1]:.3f}", file=sys.stderr)
         logged, dropped = _logged(home)
+        inproc = json.loads(subprocess.run(
+            [sys.executable, __file__, "--in-process", str(home), json.dumps(record),
+             str(4 if quick else 8)], check=True, capture_output=True, text=True
+        ).stdout.splitlines()[-1])
         ratio = statistics.median(ratios)
         on_rps = statistics.median(x.rps for x in loads[True])
         off_rps = statistics.median(x.rps for x in loads[False])
@@ -144,6 +221,11 @@ def main(quick: bool = False, storage: str = "database") -> list[Row]:
                 note="the serving process alone"),
             row(BENCHMARK, "writer process CPU per request", statistics.median(cpu_writer),
                 "us", note="a separate process"),
+            row(BENCHMARK, "in process: CPU per request, log off", inproc["off"], "us",
+                note="the app driven without network or wrk"),
+            row(BENCHMARK, "in process: CPU per request, log on", inproc["on"], "us"),
+            row(BENCHMARK, "in process: the log's cost per request", inproc["diff"], "us",
+                note=f"median of paired blocks; {inproc['diff'] / inproc['off']:+.1%}"),
             row(BENCHMARK, "records in the log (+ dropped)", logged + dropped, "rows",
                 target=f">= {total_requests}", ok=logged + dropped >= total_requests,
                 note=f"{dropped} dropped and counted"),
@@ -157,5 +239,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s per run, 2 rounds (else 6 s, 5)")
     parser.add_argument("--storage", default="database", choices=["database", "parquet"])
+    parser.add_argument("--in-process", nargs=3, metavar=("HOME", "RECORD", "ROUNDS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.in_process:
+        home, record, rounds = args.in_process
+        print(json.dumps(_in_process(Path(home), json.loads(record), int(rounds))))
+        sys.exit(0)
     print_table(main(quick=args.quick, storage=args.storage), title="prediction log")
