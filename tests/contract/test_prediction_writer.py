@@ -179,3 +179,18 @@ def test_an_odd_answer_is_rejected_alone(client: Client) -> None:
     assert logger.flush(60)
     assert logger.stats().rejected == 1 and logger.stats().written == 1
     assert client.monitoring.log_labels("m", {"fine": 1}).accepted == 1
+
+
+def test_a_served_request_reaches_an_in_thread_logger_installed_first(client: Client) -> None:
+    """When the service's in-thread logger exists before the server's (a script logged
+    first), a served JSON request and its answer are still logged, as an answer."""
+    from modelplane.serving.predlog import ServingLog
+
+    logger = client.monitoring.logger(flush_interval_s=0.05)
+    serving = ServingLog(client, process=True)
+    serving.log("m", 1, "req", {"a": 1.0}, ([1], [[0.2, 0.8]]), 0.001, raw=b'{"a": 1.0}',
+                response=b'{"predictions":[1],"probabilities":[[0.2,0.8]]}')
+    assert serving.logger is logger and logger.flush(30)
+    assert client.monitoring.health("m", "1h").overall.requests == 1
+    assert client.monitoring.prediction_log("m", "1h")[0].outputs == {
+        "prediction": 1, "probabilities": [0.2, 0.8]}

@@ -78,9 +78,12 @@ class ServingLog:
             return
         try:
             logger = self.logger
-            if raw is not None and response is not None and error is None and self.process:
-                logger.log_served(model, version, request_id, raw, response, seconds,
-                                  deployment, variant)
+            # a writer process's logger takes the two bodies as they are; the in-thread
+            # logger (also what an earlier caller may have installed) takes the answer
+            log_served = getattr(logger, "log_served", None)
+            if raw is not None and response is not None and error is None and log_served:
+                log_served(model, version, request_id, raw, response, seconds, deployment,
+                           variant)
                 return
             logger.log(answer(model, version, request_id, data if raw is None else raw,
                               result, seconds, error, deployment, variant))
