@@ -114,20 +114,18 @@ def predictions(model: str, window: WindowOpt = "1h", version: VersionOpt = None
     if as_json:
         _echo_json([p.to_dict() for p in found])
         return
+    from modelplane.monitoring.report import short_json as _short
+
     rows = [[p.time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], p.request_id
              + (f"[{p.row_index}]" if p.row_index else ""), str(p.version), p.variant or "",
              "" if p.latency_s is None else f"{p.latency_s * 1000:.2f}",
              p.status if p.error is None else f"{p.status}: {p.error}",
-             _short(p.outputs), _short(p.label) if p.labelled else "", _short(p.inputs)]
+             _short(p.outputs, 60), _short(p.label, 60) if p.labelled else "",
+             _short(p.inputs, 60)]
             for p in found]
     _print(_table(f"prediction log of {model} over {window}: {len(found)} row(s), newest "
                   "first", ["time (UTC)", "request", "version", "variant", "latency ms",
                             "status", "outputs", "label", "inputs"], rows))
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = json.dumps(value, separators=(",", ":"), default=str)
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 @app.command("labels")

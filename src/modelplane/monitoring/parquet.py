@@ -499,8 +499,6 @@ class ParquetPredictionStore:
         merged = 0
         while len(old) >= COMPACT_MIN_FILES:
             run, old = old[:COMPACT_MAX_FILES], old[COMPACT_MAX_FILES:]
-            if len(run) < COMPACT_MIN_FILES:
-                break
             first, last = run[0][0], run[-1][1]
             self._merge(folder, [n for _, _, n in run],
                         f"part-{first:020d}-{last:020d}c-{uuid.uuid4().hex[:12]}.parquet")

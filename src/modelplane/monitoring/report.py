@@ -22,7 +22,16 @@ if TYPE_CHECKING:
     from modelplane.monitoring.service import MonitoringService
 
 __all__ = ["MonitorReport", "MonitoringCollector", "build_report", "render_html",
-           "report_tables", "svg_histogram"]
+           "report_tables", "short_json", "svg_histogram"]
+
+
+def short_json(value: Any, width: int = 80) -> str:
+    """A logged value as compact JSON, cut at ``width`` characters (table cells in the
+    CLI and the UI)."""
+    import json
+
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @dataclass

@@ -55,13 +55,6 @@ class LogBatch:
         self.rows: list[tuple[Any, ...]] = []
         self._values: list[tuple[Any, Any] | None] = []
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def add_record(self, record: PredictionRecord) -> None:
-        self.rows.append(log_row(record))
-        self._values.append((record.inputs, record.outputs))
-
     def add(self, entry: Any, *, plain: bool = False) -> None:
         """A served answer (a tuple, see ``served``), a record or a record dict; raises
         ValueError (or TypeError) for one that cannot be logged, adding nothing."""

@@ -9,6 +9,7 @@ the same buckets queue instead of deadlocking; SQLite's write lock serialises th
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -64,18 +65,20 @@ def _insert_log(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     that bind those once (binding a parameter is most of a row's cost there); the rows
     keep their order, which "the last N predictions" windows follow. PostgreSQL takes
     one ``executemany``, which psycopg pipelines."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(_INSERT_LOG, rows)
+        return
     runs: list[tuple[tuple[Any, ...], list[Any]]] = []
-    if conn.dialect.name == "sqlite":
-        shared: tuple[Any, ...] | None = None
-        values: list[Any] = []
-        for r in rows:
-            key = (r[0], r[2], r[10], r[11], r[12])
-            if key != shared:
-                shared, values = key, []
-                runs.append((key, values))
-            values += (r[1], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
-    if not runs or len(runs) * _SQLITE_RUN > len(rows):  # PostgreSQL, or mixed rows
-        conn.exec_driver_sql(_INSERT_LOG.replace("%s", "?" if runs else "%s"), rows)
+    shared: tuple[Any, ...] | None = None
+    values: list[Any] = []
+    for r in rows:
+        key = _shared_of(r)
+        if key != shared:
+            shared, values = key, []
+            runs.append((key, values))
+        values += _each_of(r)
+    if len(runs) * _SQLITE_RUN > len(rows):  # mixed rows: runs too short to pay
+        conn.exec_driver_sql(_INSERT_LOG.replace("%s", "?"), rows)
         return
     width = len(_SQLITE_EACH)
     for shared, values in runs:
@@ -89,6 +92,8 @@ _INSERT_LOG = (f"INSERT INTO {log_t.name} ({', '.join(LOG_COLUMNS)}) "
 _SQLITE_SHARED = ("model", "deployment", "cache_hit", "status", "error")
 _SQLITE_EACH = ("version", "variant", "request_id", "row_index", "ts", "inputs", "outputs",
                 "latency_s")
+_shared_of = operator.itemgetter(*(LOG_COLUMNS.index(c) for c in _SQLITE_SHARED))
+_each_of = operator.itemgetter(*(LOG_COLUMNS.index(c) for c in _SQLITE_EACH))
 _SQLITE_CHUNK = 200  # rows per statement (8 parameters each, far below SQLite's limit)
 _SQLITE_RUN = 20  # fewer rows per run than this on average: one executemany instead
 

@@ -135,7 +135,7 @@ class ProcessSink:
             log.warning("prediction log: the writer process did not start: %s", exc)
 
     def write(self, entries: bytes | bytearray, count: int,
-              dropped: dict[tuple[str, int], int], keys: list[Any] | None = None) -> int:
+              dropped: dict[tuple[str, int], int], keys: list[Any]) -> int:
         """Hand ``count`` answers (``entries``: a buffer of ``served.SERVED`` entries whose
         keys ``keys`` names) and the drops to the child; returns how many it rejected.
         Raises when the child fails or dies (the caller retries; the next call starts a
@@ -146,7 +146,7 @@ class ProcessSink:
             self._seq += 1
             header = {"seq": self._seq, "gen": self._generation(), "count": count,
                       "dropped": [[m, v, n] for (m, v), n in dropped.items()],
-                      "keys": keys or []}
+                      "keys": keys}
             head = dumps(header)
             # one write and one read per batch: each blocking call gives the GIL away
             # and takes it back from the event loop, which stalls it for a moment

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from modelplane.core.errors import ModelplaneError
 from modelplane.core.timeutil import as_utc
+from modelplane.monitoring.report import short_json
 
 __all__ = ["UIRoute", "error_page", "page", "pager"]
 
@@ -84,14 +85,6 @@ def fmt_pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def fmt_json(value: Any, width: int = 80) -> str:
-    """A value as compact JSON, cut at ``width`` characters (table cells)."""
-    import json
-
-    text = json.dumps(value, separators=(",", ":"), default=str)
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
 def fmt_bytes(size: int | None) -> str:
     if size is None:
         return ""
@@ -133,7 +126,7 @@ def environment() -> Any:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=fmt_time, num=fmt_num, duration=fmt_duration, ms=fmt_ms,
                        pct=fmt_pct, bytes=fmt_bytes, short=lambda s: (s or "")[:12],
-                       json=fmt_json)
+                       json=short_json)
     env.globals.update(nav=NAV, between=between)
     return env
 
