@@ -30,7 +30,7 @@ async def _serve(client: Any, spec: Any, x: Any) -> dict[str, Any]:
 
     from modelplane.serving.runtime import ModelRuntime
 
-    runtime = ModelRuntime([spec], client=client)
+    runtime = ModelRuntime([spec], models=client.models)
     started = time.perf_counter()
     await runtime.start()
     await runtime.wait_ready(timeout=300)

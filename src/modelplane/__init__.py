@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelplane.__about__ import __version__
+from modelplane.core.defaults import install_default_platform
 
 if TYPE_CHECKING:
     from modelplane.client import Client
@@ -95,6 +96,15 @@ _LAZY = {
     "PermissionDeniedError": "modelplane.core.errors",
     "StorageUnavailableError": "modelplane.core.errors",
 }
+
+
+def _default_client() -> Any:
+    from modelplane.fluent import default_client
+
+    return default_client()
+
+
+install_default_platform(_default_client)  # for Pipeline.run() and pipelines.trigger()
 
 
 def __getattr__(name: str) -> Any:

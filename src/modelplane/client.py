@@ -7,17 +7,15 @@ server's REST API, and artifacts are uploaded to and downloaded from the server,
 process needs no database credentials and no access to the artifact store; capabilities
 without a REST path yet raise a clear error instead of opening anything local.
 
-The client also owns the two flows that span capabilities: ``log_model`` (flavor ->
-artifact store -> registry, linked to the run) and ``load_model`` (URI -> registry ->
-verified artifact -> flavor).
+The client only builds and wires: each capability's service gets the narrow
+collaborators it uses (see docs/architecture.md), built once per client and on first use.
+``log_model`` (:class:`~modelplane.registry.logmodel.ModelLogger`) and ``load_model``
+(:class:`~modelplane.registry.models.ModelFiles`, the one verified model cache) are
+conveniences over the services it builds.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +29,11 @@ if TYPE_CHECKING:
     from modelplane.flavors import LoadedModel
     from modelplane.monitoring.service import MonitoringService
     from modelplane.pipelines.service import PipelineService
+    from modelplane.pipelines.services import StepServices
+    from modelplane.pipelines.sql import SqlPipelineRunStore
     from modelplane.registry.entities import ModelVersion
+    from modelplane.registry.logmodel import ModelLogger
+    from modelplane.registry.models import ModelFiles
     from modelplane.registry.service import RegistryService
     from modelplane.remote.http import RemoteTransport
     from modelplane.store.db import Database
@@ -129,12 +131,49 @@ class Client:
             raise not_available(capability)
 
     @cached_property
+    def models(self) -> ModelFiles:
+        """Registered models as verified local files: the one model cache that
+        ``load_model``, ``materialize``, serving and batch inference read through."""
+        from modelplane.registry.models import ModelFiles
+
+        return ModelFiles(self.registry, self.artifacts, self.settings.home / "cache" / "models")
+
+    @cached_property
+    def model_logger(self) -> ModelLogger:
+        from modelplane.registry.logmodel import ModelLogger
+
+        return ModelLogger(self.registry, self.artifacts, runs=self.tracking)
+
+    @cached_property
+    def pipeline_runs(self) -> SqlPipelineRunStore:
+        """The pipeline runs' store (steps, cache, lineage, checkpoints)."""
+        self._embedded_only("pipelines")
+        from modelplane.pipelines.sql import SqlPipelineRunStore
+
+        return SqlPipelineRunStore(self.database)
+
+    @cached_property
+    def step_services(self) -> StepServices:
+        """What pipeline steps run by this client may use (``current.services``)."""
+        from modelplane.pipelines.services import StepServices
+
+        return StepServices(artifacts=self.artifacts, tracking=self.tracking,
+                            registry=self.registry, models=self.models,
+                            model_logger=self.model_logger, run_store=self.pipeline_runs)
+
+    @cached_property
     def pipelines(self) -> PipelineService:
         self._embedded_only("pipelines")
         from modelplane.pipelines.service import PipelineService
-        from modelplane.pipelines.sql import SqlPipelineRunStore
+        from modelplane.pipelines.sql import SqlScheduleStore
 
-        return PipelineService(SqlPipelineRunStore(self.database), self.artifacts, self)
+        s = self.settings
+        return PipelineService(self.pipeline_runs, self.artifacts,
+                               services=lambda: self.step_services,
+                               schedules=SqlScheduleStore(self.database),
+                               worker_settings={"home": str(s.home),
+                                                "database_url": s.database_url,
+                                                "artifact_root": s.artifact_root})
 
     @cached_property
     def features(self) -> FeatureStore:
@@ -145,10 +184,14 @@ class Client:
 
     @cached_property
     def monitoring(self) -> MonitoringService:
+        """Monitoring, with the alert actions that act on this client's deployments
+        (rollback_deployment, fail_canary_gate) and pipelines (start_pipeline)."""
         self._embedded_only("monitoring")
+        from modelplane.deployments.actions import register_actions
         from modelplane.monitoring.service import MonitoringService
         from modelplane.monitoring.sql import SqlPredictionStore, SqlReferenceStore, SqlRuleStore
         from modelplane.monitoring.store import PredictionStore
+        from modelplane.pipelines.actions import register_pipeline_actions
 
         db = self.database
         in_db = SqlPredictionStore(db)
@@ -159,22 +202,20 @@ class Client:
             predictions = ParquetPredictionStore(in_db, self.artifacts)
         service = MonitoringService(predictions, SqlReferenceStore(db), SqlRuleStore(db),
                                     registry=self.registry, tracking=self.tracking)
-        from modelplane.deployments.actions import register_actions
-
-        register_actions(self, service)  # rollback_deployment, fail_canary_gate
-        from modelplane.pipelines.actions import register_pipeline_actions
-
-        register_pipeline_actions(self, service)  # start_pipeline (retrain)
+        register_actions(service.actions, lambda: self.deployments)
+        register_pipeline_actions(service.actions, lambda: self.pipelines)
         return service
 
     @cached_property
     def deployments(self) -> DeploymentService:
         self._embedded_only("deployments")
-        from modelplane.deployments.service import DeploymentService
+        from modelplane.deployments.service import DeploymentService, GateSources
         from modelplane.deployments.sql import SqlDeploymentStore
 
         return DeploymentService(SqlDeploymentStore(self.database), self.registry,
-                                 client=self)
+                                 figures=lambda: self.monitoring,
+                                 gate_sources=GateSources(models=self.models,
+                                                          runs=self.tracking))
 
     def close(self) -> None:
         """Close pooled connections to the server (remote mode); a later call opens new
@@ -218,79 +259,20 @@ class Client:
                   description: str = "", tags: dict[str, str] | None = None,
                   stage: str | None = None, alias: str | None = None) -> ModelVersion:
         """Save ``model`` with its flavor, store it by digest and register a new version
-        of ``name`` that records the run, its metrics, datasets and code version.
-
-        ``onnx=True`` also converts a scikit-learn model with skl2onnx (checked to give
-        the same predictions on the example) and stores it beside the original: load it
-        with ``load_model(uri, format="onnx")``.
-        """
-        from modelplane import flavors
-
-        run = self.tracking.get_run(run_id) if run_id else None
-        with tempfile.TemporaryDirectory(prefix="modelplane-model-") as tmp:
-            meta = flavors.save_model(model, Path(tmp) / "model", input_example=input_example,
-                                      flavor=flavor)
-            extra: dict[str, Any] = {}
-            if onnx:
-                flavors.convert_sklearn_to_onnx(model, input_example, Path(tmp) / "onnx")
-                extra["formats"] = ["onnx"]
-            digest = self.artifacts.put_dir(tmp)
-            size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
-        datasets = []
-        if run is not None:
-            datasets = [{"digest": d.digest, "name": d.name, "role": d.role}
-                        for d in self.tracking.run_datasets(run.id)]
-        model_meta = {**meta.to_dict(), **extra}
-        version = self.registry.create_version(
-            name, artifact_digest=digest, flavor=meta.flavor, size=size,
-            run_id=run.id if run else None, signature=model_meta.get("signature"),
-            input_example=model_meta.get("input_example"),
-            metrics=dict(run.metrics) if run else {}, datasets=datasets,
-            model_meta=model_meta, code_commit=run.code_commit if run else None,
-            code_dirty=run.code_dirty if run else None, description=description, tags=tags,
-            actor=run.user if run else "")
-        if stage:
-            version = self.registry.set_stage(name, version.version, stage)
-        if alias:
-            self.registry.set_alias(name, alias, version.version)
-        return version
+        of ``name`` that records the run, its metrics, datasets and code version (see
+        :meth:`ModelLogger.log_model <modelplane.registry.logmodel.ModelLogger.log_model>`)."""
+        return self.model_logger.log_model(
+            run_id, model, name, input_example=input_example, flavor=flavor, onnx=onnx,
+            description=description, tags=tags, stage=stage, alias=alias)
 
     def load_model(self, uri: str, *, format: str | None = None) -> LoadedModel:
         """Load ``models:/name:3``, ``models:/name@champion`` or ``models:/name@production``.
 
-        The artifact is fetched once into the local cache and verified against its digest.
+        The artifact is fetched once into the local cache and every file is checked
+        against the registry's digests on each load.
         """
-        from modelplane import flavors
-
-        version = self.registry.resolve(uri)
-        root = self.materialize(version.artifact_digest)
-        if format is None:
-            return flavors.load_model(root / "model")
-        if format not in version.model_meta.get("formats", []):
-            from modelplane.core.errors import InvalidArgumentError
-
-            raise InvalidArgumentError(
-                f"{uri} has no {format!r} form; it has "
-                f"{', '.join(['native', *version.model_meta.get('formats', [])])}",
-                details={"field": "format"})
-        return flavors.load_model(root / format)
+        return self.models.load(uri, format=format)
 
     def materialize(self, digest: str) -> Path:
         """The local folder holding artifact tree ``digest`` (downloaded once, verified)."""
-        cache = self.settings.home / "cache" / "models"
-        final = cache / digest
-        if (final / ".complete").exists():
-            return final
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{digest}.{uuid.uuid4().hex}"
-        try:
-            self.artifacts.get_dir(digest, tmp)
-            (tmp / ".complete").touch()
-            try:
-                os.rename(tmp, final)
-            except OSError:  # another process finished first
-                if not (final / ".complete").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return final
+        return self.models.fetch(digest)

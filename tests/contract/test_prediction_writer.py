@@ -187,7 +187,7 @@ def test_a_served_request_reaches_an_in_thread_logger_installed_first(client: Cl
     from modelplane.serving.predlog import ServingLog
 
     logger = client.monitoring.logger(flush_interval_s=0.05)
-    serving = ServingLog(client, process=True)
+    serving = ServingLog(lambda: client.monitoring, client.settings, process=True)
     serving.log("m", 1, "req", {"a": 1.0}, ([1], [[0.2, 0.8]]), 0.001, raw=b'{"a": 1.0}',
                 response=b'{"predictions":[1],"probabilities":[[0.2,0.8]]}')
     assert serving.logger is logger and logger.flush(30)

@@ -388,7 +388,7 @@ def test_two_replicas_on_postgres_agree_within_the_stated_delay(
 
 @pytest.mark.slow
 def test_the_quickstart_canary_tour(tmp_path: Path) -> None:
-    from modelplane.deployments.examples import canary_tour
+    from modelplane.cli.canary_tour import canary_tour
 
     lines: list[str] = []
 

@@ -66,15 +66,17 @@ def test_predict_file_python_call(tmp_path: Path, forest_uri: tuple[str, Any],
     from modelplane.serving import predict_file
 
     uri = forest_uri[0]
+    models = Client().models
     source = _input_file(cancer[0], tmp_path / "in.parquet", rows=300)
-    result = predict_file(uri, source, tmp_path / "out.parquet", chunk_rows=100)
+    result = predict_file(uri, source, tmp_path / "out.parquet", chunk_rows=100,
+                          models=models)
     assert (result.rows, result.chunks, result.model_uri) == (300, 3, "models:/cancer:1")
     table = pq.read_table(tmp_path / "out.parquet")
     assert table.num_rows == 300 and table.column_names[0] == "id"  # all inputs kept
-    only = predict_file(uri, source, tmp_path / "only.parquet", keep=[])
+    only = predict_file(uri, source, tmp_path / "only.parquet", keep=[], models=models)
     assert only.columns[0] == "prediction"
     with pytest.raises(InvalidArgumentError, match="no column 'nope'"):
-        predict_file(uri, source, tmp_path / "x.parquet", keep=["nope"])
+        predict_file(uri, source, tmp_path / "x.parquet", keep=["nope"], models=models)
     assert not (tmp_path / "x.parquet").exists()
 
 
@@ -136,10 +138,13 @@ def test_optimize_without_a_stored_eval_dataset_says_how_to_give_one(
     from modelplane.serving.optimize import optimize_model
 
     source, evaluation = _mlp(cancer, tmp_path, log_eval=False)
+    client = Client()
+    uses = {"registry": client.registry, "runs": client.tracking, "models": client.models,
+            "blobs": client.artifacts}
     with pytest.raises(InvalidStateError, match="role='eval'"):
-        optimize_model("mlp", source.version)
+        optimize_model("mlp", source.version, **uses)
     result = optimize_model("mlp", source.version, eval_data=str(evaluation),
-                            target="diagnosis")
+                            target="diagnosis", **uses)
     assert result.eval_dataset == "given" and result.version.version == 2
     with pytest.raises(InvalidArgumentError, match="quantize"):
-        optimize_model("mlp", source.version, quantize="int4")
+        optimize_model("mlp", source.version, quantize="int4", **uses)

@@ -14,14 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelplane.core.errors import InvalidArgumentError, NotFoundError
-from modelplane.tracking.datasets import (
-    DatasetInfo,
-    canonical_digest,
-    describe,
-    profile,
-    schema_of,
-    to_arrow,
-)
+from modelplane.data import canonical_digest, profile, schema_of, to_arrow
+from modelplane.tracking.datasets import DatasetInfo, describe
 
 
 def _frame() -> pd.DataFrame:

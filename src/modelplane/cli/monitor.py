@@ -157,7 +157,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
             raise InvalidArgumentError(f"{path}: not valid JSON: {exc}",
                                        details={"field": "path"}) from None
         return data if isinstance(data, list) else [data]
-    from modelplane.tracking.datasets import to_arrow
+    from modelplane.data import to_arrow
 
     return to_arrow(str(path)).to_pylist()
 

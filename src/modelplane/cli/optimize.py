@@ -25,9 +25,12 @@ def optimize(
 ) -> None:
     """Quantize a version (ONNX, int8) and register it as a new version with its
     accuracy delta on the stored evaluation dataset."""
+    from modelplane.client import Client
     from modelplane.serving.optimize import optimize_model
 
-    result = optimize_model(name, version, quantize=quantize,
+    client = Client()
+    result = optimize_model(name, version, registry=client.registry, runs=client.tracking,
+                            models=client.models, blobs=client.artifacts, quantize=quantize,
                             eval_data=None if eval_data is None else str(eval_data),
                             target=target)
     if as_json:

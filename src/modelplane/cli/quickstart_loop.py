@@ -39,7 +39,7 @@ class FlakyModel:
 
 
 def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
-    from modelplane.deployments.examples import _InProcessServer, _record, canary_tour
+    from modelplane.cli.canary_tour import _InProcessServer, _record, canary_tour
 
     console.rule("[bold]the closed loop: drift -> retrain -> canary -> promote")
     features = data["features"]
@@ -113,7 +113,7 @@ def _retrained_version(client: Any, before: int) -> int | None:
 
 
 def _bad_release(client: Any, console: Any, data: dict[str, Any]) -> None:
-    from modelplane.deployments.examples import canary_tour
+    from modelplane.cli.canary_tour import canary_tour
 
     good = client.load_model(f"models:/{MODEL}@production").raw
     example = data["train"][data["features"]].iloc[:5]

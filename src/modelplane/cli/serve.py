@@ -3,8 +3,9 @@ inference over Parquet.
 
 ``serve`` resolves every URI first (an unknown model or version fails here, on one
 line), then runs the app under uvicorn with only the serving routes, health and
-``/metrics``. The serving configuration reaches the app, in this process or in each
-``--workers`` process, through ``MODELPLANE_SERVE_SPEC`` (JSON) and :func:`app_factory`.
+``/metrics``. With one worker the app is built here and handed to uvicorn; each of
+``--workers N`` processes builds its own from ``MODELPLANE_SERVE_SPEC`` (JSON) through
+:func:`app_factory`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from modelplane.cli.server import check_bind_address, embedded_only
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-__all__ = ["app_factory", "export_spec", "predict", "serve"]
+__all__ = ["app_factory", "build_app", "export_spec", "predict", "run_app", "serve"]
 
 SPEC_ENV = "MODELPLANE_SERVE_SPEC"
 SWITCH_INTERVAL = 0.001  # seconds; see app_factory
@@ -42,19 +43,24 @@ def export_spec(specs: list[Any], *, serving_only: bool, log_level: str = "info"
 
 def app_factory() -> ASGIApp:
     """The app for the configuration in ``MODELPLANE_SERVE_SPEC`` (uvicorn factory)."""
+    config = json.loads(os.environ.get(SPEC_ENV) or "{}")
+    return build_app(config.get("serve", []), serving_only=bool(config.get("serving_only")),
+                     log_level=str(config.get("log_level", "info")))
+
+
+def build_app(serve: list[Any], *, serving_only: bool, log_level: str = "info") -> ASGIApp:
+    """The app serving ``serve``, with this process tuned for serving."""
     from modelplane.server.app import create_app
 
-    config = json.loads(os.environ.get(SPEC_ENV) or "{}")
     logger = logging.getLogger("modelplane")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(str(config.get("log_level", "info")).upper())
+        logger.setLevel(log_level.upper())
     from modelplane.server.routes.serving import in_front
 
-    app = create_app(serve=config.get("serve", []),
-                     serving_only=bool(config.get("serving_only", False)))
+    app = create_app(serve=serve, serving_only=serving_only)
     # Process-wide tuning belongs to the process entry point, not to the library:
     # - hand the GIL over every 1 ms instead of 5: the event loop and the model thread
     #   take turns, and at 5 ms each waits long for the other (a 2-3x throughput loss
@@ -63,6 +69,25 @@ def app_factory() -> ASGIApp:
     sys.setswitchinterval(SWITCH_INTERVAL)
     app.state.serving.freeze_gc = True
     return in_front(app)
+
+
+def run_app(specs: list[Any], *, serving_only: bool, host: str, port: int, workers: int,
+            log_level: str, **options: Any) -> None:
+    """Run the serving app under uvicorn: built here with one worker, by each worker
+    from the environment with several."""
+    import uvicorn
+
+    from modelplane.serving.workershare import shared_folder
+
+    with shared_folder(workers):  # /metrics of any worker answers for all of them
+        if workers == 1:
+            app = build_app(specs, serving_only=serving_only, log_level=log_level)
+            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                        **options)
+            return
+        target = export_spec(specs, serving_only=serving_only, log_level=log_level)
+        uvicorn.run(target, factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False, **options)
 
 
 def serve(
@@ -107,17 +132,10 @@ def serve(
         version = client.registry.resolve(spec.uri)
         typer.echo(f"serving {spec.uri} (now version {version.version}) on "
                    f"http://{host}:{port}", err=True)
-    target = export_spec(specs, serving_only=True, log_level=log_level)
-    import uvicorn
-
     # no X-Forwarded-* rewriting (nothing here reads the client address) and no Server
     # header: both are per-request work a model server does not need
-    from modelplane.serving.workershare import shared_folder
-
-    with shared_folder(workers):  # /metrics of any worker answers for all of them
-        uvicorn.run(target, factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, proxy_headers=False,
-                    server_header=False)
+    run_app(specs, serving_only=True, host=host, port=port, workers=workers,
+            log_level=log_level, proxy_headers=False, server_header=False)
 
 
 def predict(
@@ -135,11 +153,12 @@ def predict(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Batch inference: predict every row of a Parquet file, streaming in chunks."""
+    from modelplane.client import Client
     from modelplane.serving.batch import predict_file
 
     columns = [] if predictions_only else keep
     result = predict_file(uri, input, output, chunk_rows=chunk_rows, keep=columns,
-                          progress=not quiet, format=format)
+                          progress=not quiet, format=format, models=Client().models)
     typer.echo(f"wrote {result.rows} predictions of {result.model_uri} to {result.output} "
                f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s, "
                f"{result.chunks} chunks)")

@@ -65,13 +65,20 @@ def server(
     from modelplane.store.db import get_database
 
     get_database().ensure_schema()  # fail here, on one line, not inside a worker
-    target = "modelplane.server.app:create_app"
     if serve:
-        from modelplane.cli.serve import export_spec
+        from modelplane.cli.serve import run_app
 
-        target = export_spec(list(serve), serving_only=False, log_level=log_level)
+        run_app(list(serve), serving_only=False, host=host, port=port, workers=workers,
+                log_level=log_level)
+        return
     from modelplane.serving.workershare import shared_folder
 
     with shared_folder(workers):  # /metrics of any worker answers for all of them
-        uvicorn.run(target, factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False)
+        if workers == 1:
+            from modelplane.server.app import create_app
+
+            uvicorn.run(create_app(), host=host, port=port, log_level=log_level,
+                        access_log=False)
+            return
+        uvicorn.run("modelplane.server.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=False)

@@ -7,25 +7,22 @@
   rolled back, the alert recorded as the reason.
 
 ``rollback`` and ``fail_canary`` are the same handlers under the names monitoring's
-documentation uses. Handlers find the deployments of the client that owns the monitoring
-service firing the alert (the configured client otherwise).
+documentation uses. :func:`register_actions` binds them to one deployment service, on one
+monitoring service's action registry (the composition root calls it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from modelplane.core.errors import InvalidArgumentError, InvalidStateError
 
 if TYPE_CHECKING:
-    from modelplane.client import Client
     from modelplane.deployments.service import DeploymentService
-    from modelplane.monitoring.alerts import ActionContext
+    from modelplane.monitoring.actions import ActionContext, ActionRegistry
 
 __all__ = ["register_actions"]
-
-_OWNERS: WeakKeyDictionary[Any, Client] = WeakKeyDictionary()
 
 
 def _validate(params: dict[str, Any]) -> None:
@@ -35,15 +32,6 @@ def _validate(params: dict[str, Any]) -> None:
                                    details={"field": "deployment"})
 
 
-def _service(ctx: ActionContext) -> DeploymentService:
-    client = _OWNERS.get(ctx.service) if ctx.service is not None else None
-    if client is None:
-        from modelplane.client import Client
-
-        client = Client()
-    return client.deployments
-
-
 def _why(ctx: ActionContext) -> str:
     a = ctx.alert
     value = "no value" if a.value is None else f"{a.value:.4g}"
@@ -51,8 +39,8 @@ def _why(ctx: ActionContext) -> str:
             f"{a.window}")
 
 
-def _rollback(ctx: ActionContext) -> dict[str, Any]:
-    service, name = _service(ctx), ctx.params["deployment"]
+def _rollback(service: DeploymentService, ctx: ActionContext) -> dict[str, Any]:
+    name = ctx.params["deployment"]
     d = service.get(name)
     if d.canary is not None and d.canary.running:
         service.fail_canary(name, _why(ctx), actor="alert")
@@ -64,18 +52,23 @@ def _rollback(ctx: ActionContext) -> dict[str, Any]:
                             "undo")
 
 
-def _fail_gate(ctx: ActionContext) -> dict[str, Any]:
-    service, name = _service(ctx), ctx.params["deployment"]
+def _fail_gate(service: DeploymentService, ctx: ActionContext) -> dict[str, Any]:
+    name = ctx.params["deployment"]
     service.fail_canary(name, f"gate failed: {_why(ctx)}", actor="alert")
     return {"deployment": name, "did": "canary_rolled_back"}
 
 
-def register_actions(client: Client, monitoring: Any = None) -> None:
-    """Register the actions (idempotent); ``monitoring``'s alerts act through ``client``."""
-    from modelplane.monitoring.alerts import register_action
-
-    if monitoring is not None:
-        _OWNERS[monitoring] = client
+def register_actions(actions: ActionRegistry,
+                     deployments: Callable[[], DeploymentService]) -> None:
+    """Register the actions on ``actions``, acting on ``deployments()`` (built on first
+    use: monitoring and deployments need each other)."""
     for name, handler in (("rollback_deployment", _rollback), ("rollback", _rollback),
                           ("fail_canary_gate", _fail_gate), ("fail_canary", _fail_gate)):
-        register_action(name, handler, validate=_validate, replace=True)
+        actions.register(name, _bound(handler, deployments), validate=_validate,
+                         replace=True)
+
+
+def _bound(handler: Callable[[DeploymentService, ActionContext], dict[str, Any]],
+           deployments: Callable[[], DeploymentService]
+           ) -> Callable[[ActionContext], dict[str, Any]]:
+    return lambda ctx: handler(deployments(), ctx)

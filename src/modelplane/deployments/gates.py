@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from modelplane.core.errors import InvalidArgumentError, InvalidStateError, NotFoundError
 
 if TYPE_CHECKING:
-    from modelplane.client import Client
+    from modelplane.deployments.service import GateSources
+    from modelplane.registry.service import RegistryService
 
 __all__ = ["check_config", "run_gates", "score"]
 
@@ -106,8 +107,8 @@ def check_config(gates: Any, *, dataset: str, target: str, stages: Any) -> dict[
             "stages": stage_list}
 
 
-def _load_frame(client: Client, dataset: str, run_id: str | None) -> tuple[Any, str]:
-    from modelplane.tracking.datasets import canonical_digest, to_arrow
+def _load_frame(sources: GateSources, dataset: str, run_id: str | None) -> tuple[Any, str]:
+    from modelplane.data import canonical_digest, to_arrow
 
     if dataset.startswith("run:"):
         path = dataset[4:]
@@ -116,7 +117,7 @@ def _load_frame(client: Client, dataset: str, run_id: str | None) -> tuple[Any, 
                                     f"artifact {path!r} cannot be found",
                                     details={"field": "dataset"})
         with tempfile.TemporaryDirectory(prefix="modelplane-eval-") as tmp:
-            local = client.tracking.download_artifact(run_id, path, Path(tmp) / Path(path).name)
+            local = sources.runs.download_artifact(run_id, path, Path(tmp) / Path(path).name)
             table = to_arrow(str(local))
     else:
         table = to_arrow(dataset)
@@ -168,10 +169,9 @@ def _verdict(gate: dict[str, Any], value: float | None, holder: float | None) ->
     return None
 
 
-def run_gates(client: Client, config: dict[str, Any], model: str, version: int,
-              stage: str) -> str:
+def run_gates(registry: RegistryService, sources: GateSources, config: dict[str, Any],
+              model: str, version: int, stage: str) -> str:
     """Score the candidate and the holder of ``stage``; record; raise on a failure."""
-    registry = client.registry
     candidate = registry.get_version(model, version)
     try:
         holder = registry.get_latest_version(model, stage=stage)
@@ -179,10 +179,10 @@ def run_gates(client: Client, config: dict[str, Any], model: str, version: int,
         holder = None
     if holder is not None and holder.version == candidate.version:
         return ""
-    frame, digest = _load_frame(client, config["dataset"], candidate.run_id)
+    frame, digest = _load_frame(sources, config["dataset"], candidate.run_id)
     metrics = sorted({g["metric"] for g in config["gates"]})
-    mine = score(client.load_model(candidate.uri), frame, config["target"], metrics)
-    theirs = (score(client.load_model(holder.uri), frame, config["target"], metrics)
+    mine = score(sources.models.load(candidate.uri), frame, config["target"], metrics)
+    theirs = (score(sources.models.load(holder.uri), frame, config["target"], metrics)
               if holder is not None else {})
     failures = [why for g in config["gates"]
                 if (why := _verdict(g, mine[g["metric"]], theirs.get(g["metric"])))]

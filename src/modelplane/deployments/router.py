@@ -37,6 +37,7 @@ from modelplane.core.errors import InvalidStateError, ModelplaneError, NotFoundE
 from modelplane.deployments.canary import SERVING_METRICS
 from modelplane.deployments.routing import Picker
 from modelplane.deployments.stats import StatsRecorder
+from modelplane.serving.answer import run_model
 from modelplane.serving.runtime import LoadedVersion, NotReadyError, ServedModel, ServeSpec
 
 if TYPE_CHECKING:
@@ -109,11 +110,14 @@ class RouteTable:
 
 
 class DeploymentRouter:
-    """See the module docstring. ``defaults`` are ServeSpec fields for loaded versions."""
+    """See the module docstring. ``service`` holds the deployments it routes; ``defaults``
+    are ServeSpec fields for loaded versions."""
 
-    def __init__(self, runtime: ModelRuntime, *, poll_seconds: float = 1.0,
-                 defaults: dict[str, Any] | None = None, registry: Any = None) -> None:
+    def __init__(self, runtime: ModelRuntime, service: DeploymentService, *,
+                 poll_seconds: float = 1.0, defaults: dict[str, Any] | None = None,
+                 registry: Any = None) -> None:
         self.runtime = runtime
+        self.service = service
         self.poll_seconds = poll_seconds
         self.defaults = dict(defaults or {})
         self.replica = uuid.uuid4().hex[:16]
@@ -135,10 +139,6 @@ class DeploymentRouter:
             share = from_env()  # --workers N: /metrics answers for every worker
             if share is not None:
                 share.add("deployments", collector.snapshot)
-
-    @property
-    def service(self) -> DeploymentService:
-        return self.runtime.client.deployments
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -314,15 +314,12 @@ class DeploymentRouter:
                 self.shadow_dropped += 1
                 continue
             status, result, error = 200, None, None
-            handle.inflight += 1
             try:
-                prepared = handle.model.prepare(data)
-                result = await asyncio.wait_for(handle.infer(prepared), SHADOW_TIMEOUT)
+                result = await asyncio.wait_for(run_model(handle, data, request_id,
+                                                          quiet=True), SHADOW_TIMEOUT)
             except Exception as exc:
                 status, error = 500, f"{type(exc).__name__}: {exc}"[:300]
                 self.shadow_failed += 1
-            finally:
-                handle.inflight -= 1
             self.shadow_done += 1
             seconds = time.perf_counter() - started
             self.record(table, entry, handle.label, status, seconds)

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import builtins
 import logging
+import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelplane.core.errors import (
     InvalidArgumentError,
@@ -44,15 +48,40 @@ from modelplane.deployments.routing import (
 from modelplane.deployments.store import DeploymentStore, NewEvent
 
 if TYPE_CHECKING:
-    from modelplane.client import Client
+    from modelplane.flavors import LoadedModel
     from modelplane.registry.entities import ModelVersion
     from modelplane.registry.service import RegistryService
 
-__all__ = ["DeploymentService", "ref_uri"]
+__all__ = ["DeploymentService", "Figures", "GateSources", "ref_uri"]
 
 log = logging.getLogger("modelplane.deployments")
 EXCLUSIVE = ("production", "staging")
 STATS_RETENTION_S = 7 * 86400
+
+
+class Figures(Protocol):
+    """What canary gates read of monitoring (the monitoring service)."""
+
+    def metric_value(self, model: str, metric: str, window: str = "1h",
+                     version: int | None = None) -> float | None: ...
+
+
+class _ModelLoader(Protocol):
+    def load(self, uri: str) -> LoadedModel: ...
+
+
+class _RunArtifacts(Protocol):
+    def download_artifact(self, run_id: str, artifact_path: str,
+                          dest: str | os.PathLike[str]) -> Path: ...
+
+
+@dataclass(frozen=True)
+class GateSources:
+    """What evaluation gates read: verified models by URI, and the candidate run's
+    artifacts (the evaluation dataset)."""
+
+    models: _ModelLoader
+    runs: _RunArtifacts
 
 
 def ref_uri(model: str, ref: str) -> str:
@@ -78,14 +107,18 @@ def _no_canary(d: Deployment, what: str) -> None:
 
 
 class DeploymentService:
-    """See the module docstring. ``client`` gives the registry (refs, promotions), the
-    monitoring service (drift and labelled gates) and model loading (evaluation gates)."""
+    """See the module docstring. ``registry`` resolves refs and makes promotions;
+    ``figures()`` gives monitoring's figures to canary gates (drift, labelled metrics;
+    without it those gates have no value); ``gate_sources`` loads models and datasets for
+    evaluation gates (without it, a gated stage move is refused)."""
 
     def __init__(self, store: DeploymentStore, registry: RegistryService, *,
-                 client: Client | None = None) -> None:
+                 figures: Callable[[], Figures] | None = None,
+                 gate_sources: GateSources | None = None) -> None:
         self.store = store
         self.registry = registry
-        self.client = client
+        self.figures = figures
+        self.gate_sources = gate_sources
         self._last_retention = 0.0
 
     # -- reading -----------------------------------------------------------------------
@@ -342,9 +375,9 @@ class DeploymentService:
             return None
 
     def _monitor(self, model: str) -> analysis.Monitor | None:
-        if self.client is None:
+        if self.figures is None:
             return None
-        monitoring = self.client.monitoring
+        monitoring = self.figures()
 
         def value(metric: str, version: int, seconds: float) -> float | None:
             try:
@@ -457,11 +490,12 @@ class DeploymentService:
         config = self.store.get_eval_gates(model)
         if config is None or stage not in config.get("stages", ()):
             return ""
-        if self.client is None:
-            raise InvalidStateError("evaluation gates need a client to load models")
+        if self.gate_sources is None:
+            raise InvalidStateError("evaluation gates need models and run artifacts to "
+                                    "score; this deployment service has none")
         from modelplane.deployments.gates import run_gates
 
-        return run_gates(self.client, config, model, version, stage)
+        return run_gates(self.registry, self.gate_sources, config, model, version, stage)
 
 
 def _with_step(variants: tuple[Variant, ...], c: Canary, step: int) -> tuple[Variant, ...]:

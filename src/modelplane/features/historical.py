@@ -131,7 +131,7 @@ def get_historical_features(offline: OfflineStore, entity_df: Any, plan: Feature
                             timestamp_column: str | None = None) -> HistoricalFeatures:
     import pyarrow as pa
 
-    from modelplane.tracking.datasets import to_arrow
+    from modelplane.data import to_arrow
 
     table = to_arrow(entity_df)
     ts_name = _timestamp_column(table, timestamp_column)

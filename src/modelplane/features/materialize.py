@@ -59,7 +59,7 @@ def materialize_view(offline: OfflineStore, online: OnlineStore, registry: Featu
                      view: FeatureView, start: datetime | None, end: datetime, *,
                      batch_size: int = 10_000, progress: Progress | None = None
                      ) -> MaterializeResult:
-    from modelplane.tracking.datasets import profile
+    from modelplane.data import profile
 
     began = time.perf_counter()
     con = offline.connect()
@@ -148,7 +148,7 @@ def typed_rows(view: FeatureView, data: Any) -> pa.Table:
     naming the column, before anything is written."""
     import pyarrow as pa
 
-    from modelplane.tracking.datasets import to_arrow
+    from modelplane.data import to_arrow
 
     table = to_arrow(data)
     wanted = [(k, d) for k, d in view.key_dtypes.items()]

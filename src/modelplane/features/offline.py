@@ -271,7 +271,7 @@ class OfflineStore:
         try:
             source = view.source
             if isinstance(source, DataFrameSource) and source.data is not None:
-                from modelplane.tracking.datasets import to_arrow
+                from modelplane.data import to_arrow
 
                 con.register("__mp_frame", to_arrow(source.data))
                 sql = "__mp_frame"

@@ -47,7 +47,7 @@ class DataFrameSource:
 
             import pyarrow.parquet as pq
 
-            from modelplane.tracking.datasets import to_arrow
+            from modelplane.data import to_arrow
 
             buffer = io.BytesIO()
             pq.write_table(to_arrow(self.data), buffer)

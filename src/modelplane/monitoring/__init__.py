@@ -10,14 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelplane.monitoring.alerts import (
-        ActionContext,
-        Alert,
-        Rule,
-        action_names,
-        register_action,
-        unregister_action,
-    )
+    from modelplane.monitoring.actions import ActionContext, ActionRegistry
+    from modelplane.monitoring.alerts import Alert, Rule
     from modelplane.monitoring.drift import DriftOptions, DriftResult
     from modelplane.monitoring.entities import DriftReport, LabelResult, LoggedPrediction
     from modelplane.monitoring.health import HealthReport
@@ -29,15 +23,15 @@ if TYPE_CHECKING:
     from modelplane.monitoring.windows import Window
 
 __all__ = [
-    "ActionContext", "Alert", "DriftOptions", "DriftReport", "DriftResult", "HealthReport",
-    "LabelResult", "LoggedPrediction", "MonitoringService", "PerformanceReport", "PredictionLogger",
-    "PredictionRecord", "PredictionSink", "Reference", "Rule", "Window", "action_names",
-    "compare", "register_action", "unregister_action",
+    "ActionContext", "ActionRegistry", "Alert", "DriftOptions", "DriftReport", "DriftResult",
+    "HealthReport", "LabelResult", "LoggedPrediction", "MonitoringService", "PerformanceReport",
+    "PredictionLogger", "PredictionRecord", "PredictionSink", "Reference", "Rule", "Window",
+    "compare",
 ]
 
 _LAZY = {
-    "ActionContext": "alerts", "Alert": "alerts", "Rule": "alerts", "action_names": "alerts",
-    "register_action": "alerts", "unregister_action": "alerts",
+    "ActionContext": "actions", "ActionRegistry": "actions", "Alert": "alerts",
+    "Rule": "alerts",
     "DriftOptions": "drift", "DriftResult": "drift", "compare": "raw",
     "DriftReport": "entities", "LabelResult": "entities", "HealthReport": "health",
     "LoggedPrediction": "entities",

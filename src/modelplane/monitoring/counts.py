@@ -228,7 +228,7 @@ def _columns_of(data: Any) -> tuple[int, Mapping[str, Any]]:
     if isinstance(data, Mapping):
         first: Any = next(iter(data.values()), [])
         return len(first), {str(k): v for k, v in data.items()}
-    from modelplane.tracking.datasets import to_arrow
+    from modelplane.data import to_arrow
 
     table = to_arrow(data)
     return table.num_rows, {name: table.column(name) for name in table.column_names}

@@ -12,14 +12,8 @@ from typing import TYPE_CHECKING, Any
 from modelplane.core.errors import ModelplaneError
 from modelplane.core.ids import new_id
 from modelplane.core.timeutil import utcnow
-from modelplane.monitoring.alerts import (
-    ActionContext,
-    Alert,
-    Rule,
-    compare_value,
-    parse_metric,
-    run_action,
-)
+from modelplane.monitoring.actions import ActionContext
+from modelplane.monitoring.alerts import Alert, Rule, compare_value, parse_metric
 
 if TYPE_CHECKING:
     from modelplane.monitoring.service import MonitoringService
@@ -116,8 +110,8 @@ class RuleEvaluator:
         outcomes = []
         for action in rule.actions:
             params = {k: v for k, v in action.items() if k != "type"}
-            outcomes.append(run_action(action, ActionContext(alert, rule, params,
-                                                             self.service)))
+            outcomes.append(self.service.actions.run(action, ActionContext(alert, rule,
+                                                                           params)))
         status = "ok" if all(o["status"] == "ok" for o in outcomes) else "failed"
         try:
             self.service.rules_store.finish_alert(alert.id, status, outcomes)

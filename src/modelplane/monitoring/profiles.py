@@ -146,7 +146,7 @@ def build_profile(data: Any, *, bins: int = DEFAULT_BINS, top_k: int = DEFAULT_T
     takes; a 1-D array or a Series is the single column ``prediction``)."""
     import numpy as np
 
-    from modelplane.tracking.datasets import profile, to_arrow
+    from modelplane.data import profile, to_arrow
 
     if isinstance(data, list | tuple):
         data = np.asarray(data)

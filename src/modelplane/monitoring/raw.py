@@ -57,7 +57,7 @@ def _is_numeric(values: Any) -> bool:
 def _positions(n: int, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``datasets.profile``'s interpolation positions: the ``bins`` + 1 edges, then the
     named quantiles; and the ranks of the order statistics on either side of each."""
-    from modelplane.tracking.datasets import QUANTILES
+    from modelplane.data import QUANTILES
 
     probs = np.concatenate([np.linspace(0.0, 1.0, bins + 1), list(QUANTILES.values())])
     position = probs * (n - 1)
@@ -68,7 +68,7 @@ def _positions(n: int, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _entry(out: dict[str, Any], n: int, bins: int, stats: tuple[Any, ...]) -> dict[str, Any]:
     """A numeric profile entry from ``(position, low, value at low, value at high, ranks
     of values below, mean, std, min, max)``, computed as ``datasets.profile`` does."""
-    from modelplane.tracking.datasets import QUANTILES
+    from modelplane.data import QUANTILES
 
     def num(v: float) -> float | None:
         return float(v) if np.isfinite(v) else None
@@ -88,7 +88,7 @@ def _entry(out: dict[str, Any], n: int, bins: int, stats: tuple[Any, ...]) -> di
 
 
 def _empty_entry(out: dict[str, Any]) -> dict[str, Any]:
-    from modelplane.tracking.datasets import QUANTILES
+    from modelplane.data import QUANTILES
 
     return {**out, "min": None, "max": None, "mean": None, "std": None,
             "quantiles": dict.fromkeys(QUANTILES), "bin_edges": [], "bin_counts": []}
@@ -251,7 +251,7 @@ def _prepare(role: str, reference: Any, current: Any, bins: int, top_k: int, exa
              ) -> tuple[dict[str, Any], dict[str, Any], Any, int]:
     """One side's reference profile, the counts (and exact KS) of its numeric current
     columns, the current columns and rows."""
-    from modelplane.tracking.datasets import profile
+    from modelplane.data import profile
 
     ref_rows, ref_cols = _columns_of(reference)
     cur_rows, cur_cols = (0, {}) if current is None else _columns_of(current)
@@ -269,7 +269,7 @@ def _prepare(role: str, reference: Any, current: Any, bins: int, top_k: int, exa
     done = {name: (prof, extra) for name, prof, extra in pool.map(one, numeric)}
     other_profile: dict[str, Any] = {"columns": []}
     if others:
-        from modelplane.tracking.datasets import to_arrow
+        from modelplane.data import to_arrow
 
         other_profile = profile(to_arrow({n: _plain(ref_cols[n]) for n in others}),
                                 bins=bins, top_k=top_k)

@@ -25,13 +25,8 @@ from modelplane.core.errors import (
 )
 from modelplane.core.ids import new_id
 from modelplane.core.timeutil import utcnow
-from modelplane.monitoring.alerts import (
-    OPS,
-    Alert,
-    Rule,
-    parse_metric,
-    validate_actions,
-)
+from modelplane.monitoring.actions import ActionRegistry
+from modelplane.monitoring.alerts import OPS, Alert, Rule, parse_metric
 from modelplane.monitoring.counts import CountVector, count_rows
 from modelplane.monitoring.drift import DriftOptions, score_counts
 from modelplane.monitoring.entities import (
@@ -76,14 +71,19 @@ _NO_REFERENCE = ("model {model!r} has no reference profile{what}; set one with "
 
 class MonitoringService:
     """See the module docstring. ``bucket_seconds`` is the time resolution of health and
-    drift windows; ``retention`` how long the log and its buckets are kept."""
+    drift windows; ``retention`` how long the log and its buckets are kept. ``registry``
+    and ``tracking`` give a version's training-data profile as its default reference;
+    ``actions`` are what this service's alert rules may run (``webhook`` alone unless the
+    composition root registers more)."""
 
     def __init__(self, predictions: PredictionStore, references: ReferenceStore,
                  rules: RuleStore, *, registry: RegistryService | None = None,
                  tracking: TrackingService | None = None, bucket_seconds: int = 60,
-                 retention: str | float = "30d", reference_ttl_s: float = 30.0) -> None:
+                 retention: str | float = "30d", reference_ttl_s: float = 30.0,
+                 actions: ActionRegistry | None = None) -> None:
         self.predictions, self.references, self.rules_store = predictions, references, rules
         self.registry, self.tracking = registry, tracking
+        self.actions = actions if actions is not None else ActionRegistry()
         self.bucket_ms = int(bucket_seconds * 1000)
         self.retention_s = parse_duration(retention, field="retention")
         self._ref_ttl = reference_ttl_s
@@ -511,7 +511,7 @@ class MonitoringService:
         rule = Rule(id=new_id(), model=model, name=name.strip(), metric=ref.name, op=op,
                     threshold=value, window=w.spec, version=version,
                     cooldown_s=parse_duration(cooldown, field="cooldown"),
-                    actions=validate_actions(actions), enabled=enabled, last_fired_at=None,
+                    actions=self.actions.validate(actions), enabled=enabled, last_fired_at=None,
                     created_at=now, updated_at=now)
         try:
             return self.rules_store.create(rule)

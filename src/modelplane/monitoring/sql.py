@@ -468,7 +468,7 @@ class SqlRuleStore:
                                 details={"model": model, "rule": name})
 
     def claim(self, rule_id: str, now: int, cooldown_s: float) -> bool:
-        from modelplane.tracking.sql import from_epoch_ms
+        from modelplane.core.timeutil import from_epoch_ms
 
         at = from_epoch_ms(now)
         latest = from_epoch_ms(now - int(cooldown_s * 1000))

@@ -26,7 +26,7 @@ from modelplane.core.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from modelplane.pipelines.graph import Graph
-    from modelplane.pipelines.service import PipelineRun
+    from modelplane.pipelines.service import PipelineRun, PipelineService
 
 __all__ = ["Pipeline", "Step", "StepOutput", "Torchrun", "TrainingPipeline", "pipeline", "step"]
 
@@ -241,12 +241,14 @@ class Pipeline:
         return graph
 
     def run(self, params: Mapping[str, Any] | None = None, *, executor: Any = None,
-            client: Any = None, on_event: Callable[[Any], None] | None = None,
-            trigger: str = "manual", **kwargs: Any) -> PipelineRun:
-        """Build and run; parameters as ``params={...}`` or keywords. Returns the run."""
+            service: PipelineService | None = None,
+            on_event: Callable[[Any], None] | None = None, trigger: str = "manual",
+            **kwargs: Any) -> PipelineRun:
+        """Build and run; parameters as ``params={...}`` or keywords. Returns the run.
+        ``service`` runs it (``client.pipelines``; default: the configured platform's)."""
         from modelplane.pipelines.service import default_service
 
-        service = default_service(client)
+        service = service or default_service()
         return service.run(self, {**(params or {}), **kwargs}, executor=executor,
                            on_event=on_event, trigger=trigger)
 

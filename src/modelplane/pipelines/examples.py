@@ -2,8 +2,6 @@
 prepare_data -> train -> evaluate -> register (gated on AUC against production).
 
     modelplane pipelines run modelplane.pipelines.examples:breast_cancer -p C=0.5
-
-``modelplane quickstart`` can call ``run_breast_cancer(client, C=...)``.
 """
 
 from __future__ import annotations
@@ -16,10 +14,7 @@ from modelplane.pipelines.gates import Gate, register
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelplane.client import Client
-    from modelplane.pipelines.entities import PipelineRun
-
-__all__ = ["MODEL", "breast_cancer", "run_breast_cancer"]
+__all__ = ["MODEL", "breast_cancer"]
 
 MODEL = "breast-cancer"
 
@@ -76,13 +71,6 @@ def breast_cancer(C: float = 1.0, max_iter: int = 500, test_size: float = 0.25,
     metrics = evaluate(model, test_data)
     gate = Gate("auc", min_delta=-auc_tolerance) if auc_tolerance else Gate("auc")
     return register(model, model_name, eval_data=test_data, gates=[gate]).after(metrics)
-
-
-def run_breast_cancer(client: Client | None = None, **params: Any) -> PipelineRun:
-    """Run the example pipeline (for the quickstart)."""
-    from modelplane.pipelines.service import default_service
-
-    return default_service(client).run(breast_cancer, params)
 
 
 # -- distributed data-parallel: the benchmark MLP ------------------------------------------

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelplane.core.errors import InvalidArgumentError, InvalidStateError, NotFoundError
 from modelplane.pipelines.dsl import Step, StepOutput
+
+if TYPE_CHECKING:
+    from modelplane.pipelines.services import StepServices
 
 __all__ = ["METRICS", "Gate", "register"]
 
@@ -119,10 +122,9 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
                  gates: list[dict[str, Any]] | None = None, stage: str = "staging",
                  fail_on_reject: bool = False) -> dict[str, Any]:
     """The gate step: score, compare with production, register + stage on a pass."""
-    from modelplane.fluent import default_client
     from modelplane.pipelines.executors.base import current
 
-    client = default_client()
+    services = current.services
     specs = [Gate(**g) for g in (gates or [])]
     if target not in getattr(eval_data, "columns", []):
         raise InvalidArgumentError(f"register: the evaluation data has no column {target!r}",
@@ -132,9 +134,9 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
     candidate = _score(model, X, y, metrics)
     production_version, production = None, None
     try:
-        prod = client.registry.get_latest_version(name, stage="production")
+        prod = services.registry.get_latest_version(name, stage="production")
         production_version = prod.version
-        production = _score(client.load_model(prod.uri), X, y, metrics)
+        production = _score(services.models.load(prod.uri), X, y, metrics)
     except NotFoundError:
         pass
     verdicts = [g.check(candidate[g.metric], None if production is None
@@ -153,7 +155,7 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
             raise InvalidStateError(f"gate rejected the candidate for {name}: "
                                     f"{'; '.join(report['reasons'])}")
         return report
-    report["version"] = _register(client, model, name, report, stage, run,
+    report["version"] = _register(services, model, name, report, stage, run,
                                   _example(eval_data, target))
     return report
 
@@ -166,8 +168,8 @@ def _input_digest(name: str) -> str | None:
     return ref.digest if ref else None
 
 
-def _register(client: Any, model: Any, name: str, report: dict[str, Any], stage: str,
-              run: Any, example: Any = None) -> int:
+def _register(services: StepServices, model: Any, name: str, report: dict[str, Any],
+              stage: str, run: Any, example: Any = None) -> int:
     from modelplane.pipelines.executors.base import current
 
     task = current.task
@@ -182,18 +184,19 @@ def _register(client: Any, model: Any, name: str, report: dict[str, Any], stage:
         "; ".join(report["reasons"])
     if ref is not None and ref.kind == "model" and ref.meta["model_meta"].get("input_example"):
         meta = ref.meta["model_meta"]
-        version = client.registry.create_version(
+        version = services.registry.create_version(
             name, artifact_digest=ref.digest, flavor=ref.meta["flavor"], size=ref.size,
             run_id=run.id if run else None, signature=meta.get("signature"),
             input_example=meta.get("input_example"), metrics=report["candidate"],
             model_meta=meta, description=description, tags=tags)
     else:
-        version = client.log_model(run.id if run else None, model, name, input_example=example,
-                                   description=description, tags=tags)
-    client.registry.set_stage(name, version.version, stage,
-                              reason="pipeline gate passed: " + "; ".join(report["reasons"]))
+        version = services.model_logger.log_model(run.id if run else None, model, name,
+                                                  input_example=example,
+                                                  description=description, tags=tags)
+    services.registry.set_stage(name, version.version, stage,
+                                reason="pipeline gate passed: " + "; ".join(report["reasons"]))
     if task is not None:
-        client.pipelines.run_store.link_model_version(task.step_run_id, name, version.version)
+        services.run_store.link_model_version(task.step_run_id, name, version.version)
     return int(version.version)
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from modelplane.pipelines.artifacts import ArtifactRef
     from modelplane.pipelines.executors.base import Executor
     from modelplane.pipelines.graph import Graph, Node
-    from modelplane.pipelines.sql import SqlPipelineRunStore
+    from modelplane.pipelines.store import PipelineRunStore
 
 __all__ = ["Runner", "StepEvent"]
 
@@ -44,7 +44,7 @@ class StepEvent:
 
 class Runner:
     def __init__(self, *, graph: Graph, run_id: str, step_ids: dict[str, str],
-                 store: ArtifactStore, run_store: SqlPipelineRunStore, executor: Executor,
+                 store: ArtifactStore, run_store: PipelineRunStore, executor: Executor,
                  settings: dict[str, str], on_event: Callable[[StepEvent], None] | None = None,
                  done: dict[str, dict[str, ArtifactRef]] | None = None) -> None:
         self.graph = graph

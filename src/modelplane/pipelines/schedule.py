@@ -30,7 +30,7 @@ from modelplane.pipelines.entities import PipelineRun, Schedule, Trigger
 
 if TYPE_CHECKING:
     from modelplane.pipelines.service import PipelineService
-    from modelplane.pipelines.sql import SqlScheduleStore
+    from modelplane.pipelines.store import ScheduleStore
 
 __all__ = ["SchedulerService", "next_fire", "parse_cron", "trigger"]
 
@@ -59,7 +59,7 @@ def next_fire(expression: str, after: datetime) -> datetime:
 
 
 class SchedulerService:
-    def __init__(self, store: SqlScheduleStore, pipelines: PipelineService) -> None:
+    def __init__(self, store: ScheduleStore, pipelines: PipelineService) -> None:
         self.store = store
         self.pipelines = pipelines
 
@@ -192,8 +192,9 @@ def _trigger(pipeline: str, ref: str, workdir: str, params: dict[str, Any], reas
 
 
 def trigger(pipeline: Any, params: Mapping[str, Any] | None = None, reason: str = "") -> Trigger:
-    """Queue a run of ``pipeline`` for the schedulers (``modelplane scheduler``), e.g. from a
-    monitoring alert: ``trigger("churn-training", {"window": "7d"}, reason="drift")``."""
-    from modelplane.fluent import default_client
+    """Queue a run of ``pipeline`` for the schedulers (``modelplane scheduler``) of the
+    configured platform, e.g. ``trigger("churn-training", {"window": "7d"},
+    reason="drift")``; ``client.pipelines.scheduler.trigger`` does it on a given one."""
+    from modelplane.pipelines.service import default_service
 
-    return default_client().pipelines.scheduler.trigger(pipeline, params, reason=reason)
+    return default_service().scheduler.trigger(pipeline, params, reason=reason)

@@ -29,11 +29,11 @@ from modelplane.pipelines.runner import Runner, StepEvent, _json_params
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
-    from modelplane.client import Client
     from modelplane.pipelines.artifacts import ArtifactRef
     from modelplane.pipelines.graph import Graph
     from modelplane.pipelines.schedule import SchedulerService
-    from modelplane.pipelines.sql import SqlPipelineRunStore
+    from modelplane.pipelines.services import StepServices
+    from modelplane.pipelines.store import PipelineRunStore, ScheduleStore
 
 __all__ = ["ModelLineage", "PipelineRun", "PipelineService", "default_service", "load_pipeline"]
 
@@ -65,19 +65,27 @@ class ModelLineage:
 
 
 class PipelineService:
-    def __init__(self, run_store: SqlPipelineRunStore, store: ArtifactStore,
-                 client: Client) -> None:
+    """Runs pipelines and reads their records. ``run_store`` and ``schedules`` hold the
+    records, ``store`` the artifacts between steps, ``services()`` what a step in this
+    process may use (``current.services``: built when a step first asks, so a cached run
+    never builds them), and ``worker_settings`` what a subprocess or torchrun worker is
+    configured with to build its own."""
+
+    def __init__(self, run_store: PipelineRunStore, store: ArtifactStore, *,
+                 services: Callable[[], StepServices], schedules: ScheduleStore,
+                 worker_settings: dict[str, str]) -> None:
         self.run_store = run_store
         self.store = store
-        self.client = client
+        self.services = services
+        self.schedules = schedules
+        self.worker_settings = worker_settings
 
     @cached_property
     def scheduler(self) -> SchedulerService:
         """Schedules, triggers and the scheduler loop on the same database."""
         from modelplane.pipelines.schedule import SchedulerService
-        from modelplane.pipelines.sql import SqlScheduleStore
 
-        return SchedulerService(SqlScheduleStore(self.run_store.db), self)
+        return SchedulerService(self.schedules, self)
 
     # -- running -------------------------------------------------------------------------
     def run(self, pipeline: Pipeline | str | type[TrainingPipeline],
@@ -113,10 +121,10 @@ class PipelineService:
                  on_event: Callable[[StepEvent], None] | None,
                  done: dict[str, dict[str, ArtifactRef]] | None = None) -> PipelineRun:
         owned = not hasattr(executor, "submit")
-        chosen = _executor(executor).bind(self.store) if owned else executor
+        chosen = _executor(executor).bind(self.store, self.services) if owned else executor
         runner = Runner(graph=graph, run_id=run_id, step_ids=step_ids, store=self.store,
                         run_store=self.run_store, executor=chosen,
-                        settings=self._worker_settings(), on_event=on_event, done=done)
+                        settings=self.worker_settings, on_event=on_event, done=done)
         status = "failed"
         try:
             status = runner.execute()
@@ -127,11 +135,6 @@ class PipelineService:
             self.run_store.update_run(run_id, status=status, ended_at=utcnow(),
                                       error=error if status == "failed" else "")
         return self.run_store.get_run(run_id)
-
-    def _worker_settings(self) -> dict[str, str]:
-        s = self.client.settings
-        return {"home": str(s.home), "database_url": s.database_url,
-                "artifact_root": s.artifact_root}
 
     def resume(self, run_id: str, *, executor: Any = None,
                on_event: Callable[[StepEvent], None] | None = None) -> PipelineRun:
@@ -183,7 +186,7 @@ class PipelineService:
         number = int(version)
         step = self.run_store.step_for_model_version(model, number)
         if step is None:
-            tracking_run = self.client.registry.get_version(model, number).run_id
+            tracking_run = self.services().registry.get_version(model, number).run_id
             step = self._step_by_tracking_run(tracking_run) if tracking_run else None
         if step is None:
             raise NotFoundError(f"no pipeline run produced models:/{model}:{number}",
@@ -199,7 +202,7 @@ class PipelineService:
         return ModelLineage(model, number, run, step, upstream, list(seen.values()))
 
     def _step_by_tracking_run(self, tracking_run_id: str) -> StepRun | None:
-        run = self.client.tracking.get_run(tracking_run_id)
+        run = self.services().tracking.get_run(tracking_run_id)
         pipeline_run_id = run.tags.get("pipeline_run_id")
         if not pipeline_run_id:
             return None
@@ -339,9 +342,10 @@ def _import_file(path: Path) -> Any:
     return module
 
 
-def default_service(client: Client | None = None) -> PipelineService:
-    if client is None:
-        from modelplane.fluent import default_client
+def default_service() -> PipelineService:
+    """The configured platform's pipeline service (for module-level conveniences:
+    ``Pipeline.run()`` and ``trigger()`` without a service)."""
+    from modelplane.core.defaults import default_platform
 
-        client = default_client()
-    return client.pipelines
+    service: PipelineService = default_platform().pipelines
+    return service

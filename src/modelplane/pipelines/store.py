@@ -51,6 +51,10 @@ class PipelineRunStore(Protocol):
 
     def step_for_model_version(self, model_name: str, version: int) -> StepRun | None: ...
 
+    def model_versions_of_steps(self, step_run_ids: list[str]) -> list[tuple[str, str, int]]:
+        """``(step_run_id, model_name, version)`` registered by those step runs."""
+        ...
+
     def steps_using(self, digest: str) -> list[tuple[StepRun, str]]:
         """Step runs that read or wrote artifact ``digest``, with ``in``/``out``."""
         ...

@@ -24,8 +24,11 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
                serving_only: bool = False, serving: dict[str, Any] | None = None) -> FastAPI:
     """Build the modelplane server application for ``settings`` (default: configured).
 
-    ``serve``: model URIs (or ``ServeSpec``) for the serving routes, with ``serving``
-    defaults; ``serving_only``: only serving routes, health and ``/metrics``."""
+    The app builds one :class:`~modelplane.client.Client` (embedded, whatever the
+    settings say: a server is where remote clients point) and every route and the serving
+    layer use its services. ``serve``: model URIs (or ``ServeSpec``) for the serving
+    routes, with ``serving`` defaults; ``serving_only``: a serving replica, with only the
+    serving routes, health and ``/metrics`` (no catalogue routes, no UI)."""
     settings = settings or get_settings()
     if settings.server_url:  # the server is where remote clients point: never remote itself
         if settings is get_settings():
@@ -40,38 +43,39 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    from modelplane.client import Client
 
-    from modelplane.server.routes import health, registry, tracking
+    client = Client(settings, remote=False)  # the one wiring of this process
+    app.state.client = client
+    install_error_handlers(app)
+    from modelplane.server.routes import health
 
     app.include_router(health.router, prefix=API_PREFIX)
-    app.include_router(registry.router, prefix=API_PREFIX)
-    app.include_router(tracking.router, prefix=API_PREFIX)
-    from modelplane.server.routes import features
-
-    app.include_router(features.router, prefix=API_PREFIX)
-    from modelplane.server.routes import monitoring
-
-    app.include_router(monitoring.router, prefix=API_PREFIX)
-    from modelplane.server.routes import pipelines
-
-    app.include_router(pipelines.router, prefix=API_PREFIX)
-    from modelplane.server.routes import deployments
-
-    app.include_router(deployments.router, prefix=API_PREFIX)
-    if not serving_only:  # a serving replica (`modelplane serve`) has no UI
-        from modelplane.server.ui import install_ui
-
-        install_ui(app)
-    from modelplane.server.routes import artifacts
-
-    app.include_router(artifacts.router, prefix=API_PREFIX)
-
+    if not serving_only:  # a serving replica (`modelplane serve`) has no catalogue or UI
+        _include_catalogue(app)
     # Outermost first: the request id is set before anything can fail.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
     from modelplane.server.routes.serving import install_serving
 
-    install_serving(app, settings, serve, serving_only=serving_only, defaults=serving)
+    install_serving(app, client, serve, serving_only=serving_only, defaults=serving)
     return app
+
+
+def _include_catalogue(app: FastAPI) -> None:
+    from modelplane.server.routes import (
+        artifacts,
+        deployments,
+        features,
+        monitoring,
+        pipelines,
+        registry,
+        tracking,
+    )
+    from modelplane.server.ui import install_ui
+
+    for module in (registry, tracking, features, monitoring, pipelines, deployments,
+                   artifacts):
+        app.include_router(module.router, prefix=API_PREFIX)
+    install_ui(app)

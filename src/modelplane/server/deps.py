@@ -1,8 +1,8 @@
-"""Dependency wiring for routes: services built from the app's settings, by ``Annotated`` alias.
+"""Dependency wiring for routes: the app's services, by ``Annotated`` alias.
 
-The app holds one :class:`~modelplane.client.Client` (built lazily per capability), so
-routes get the same wiring as Python users, e.g. the registry protecting blobs that runs
-still reference when a version is deleted.
+``create_app`` builds one :class:`~modelplane.client.Client` per app (each service built
+on first use), so routes get the same wiring as Python users, e.g. the registry
+protecting blobs that runs still reference when a version is deleted.
 """
 
 from __future__ import annotations
@@ -29,10 +29,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _client(request: Request) -> Client:
-    client: Client | None = getattr(request.app.state, "client", None)
-    if client is None:
-        client = request.app.state.client = Client(request.app.state.settings)
-    return client
+    return request.app.state.client  # type: ignore[no-any-return]
 
 
 def _features(request: Request) -> FeatureStore:

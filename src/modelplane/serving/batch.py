@@ -31,8 +31,8 @@ from modelplane.core.errors import InvalidArgumentError, NotFoundError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from modelplane.client import Client
     from modelplane.flavors import LoadedModel
+    from modelplane.registry.models import ModelSource
     from modelplane.serving.predictors import Predictor
 
 __all__ = ["BatchResult", "predict_file"]
@@ -125,21 +125,20 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator[Any]:
         yield lambda rows: bar.advance(task, rows)
 
 
-def _load(model: str, client: Client | None, fmt: str | None) -> tuple[Predictor, str]:
-    from modelplane.client import Client
+def _load(model: str, models: ModelSource, fmt: str | None) -> tuple[Predictor, str]:
     from modelplane.serving.loading import load_version
 
-    client = client or Client()
-    version = client.registry.resolve(model)
-    return load_version(client, version, fmt=fmt).predictor, version.uri
+    version = models.resolve(model)
+    return load_version(models, version, fmt=fmt).predictor, version.uri
 
 
 def predict_file(model: str, input: str | os.PathLike[str], output: str | os.PathLike[str],
                  *, chunk_rows: int = DEFAULT_CHUNK_ROWS, keep: list[str] | None = None,
-                 progress: bool = False, client: Client | None = None,
+                 progress: bool = False, models: ModelSource,
                  format: str | None = None) -> BatchResult:
-    """Predict every row of the Parquet file ``input`` with ``model`` (a model URI) and
-    write ``output`` (Parquet), streaming ``chunk_rows`` rows at a time."""
+    """Predict every row of the Parquet file ``input`` with ``model`` (a model URI, fetched
+    through ``models``) and write ``output`` (Parquet), streaming ``chunk_rows`` rows at a
+    time."""
     import pyarrow.parquet as pq
 
     if chunk_rows < 1:
@@ -148,7 +147,7 @@ def predict_file(model: str, input: str | os.PathLike[str], output: str | os.Pat
     if not source.is_file():
         raise NotFoundError(f"no Parquet file at {str(input)!r}", details={"field": "input"})
     started = time.perf_counter()
-    predictor, uri = _load(model, client, format)
+    predictor, uri = _load(model, models, format)
     classes = predictor.model.meta.classes
     reader = pq.ParquetFile(source)
     kept = _keep_columns(reader.schema_arrow.names, keep)

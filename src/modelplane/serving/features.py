@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelplane.client import Client
     from modelplane.features.service import FeatureStore
 
 __all__ = ["OnlineFeatureLookup", "feature_lookup_factory"]
@@ -36,6 +35,8 @@ class OnlineFeatureLookup:
                 for i, record in enumerate(records)]
 
 
-def feature_lookup_factory(client: Client) -> Callable[[str], OnlineFeatureLookup]:
-    """What ``ModelRuntime(feature_lookup=...)`` takes: a lookup per service name."""
-    return lambda service: OnlineFeatureLookup(client.features, service)
+def feature_lookup_factory(store: Callable[[], FeatureStore]
+                           ) -> Callable[[str], OnlineFeatureLookup]:
+    """What ``ModelRuntime(feature_lookup=...)`` takes: a lookup per service name, over
+    the feature store ``store()`` returns (built on first use)."""
+    return lambda service: OnlineFeatureLookup(store(), service)

@@ -1,8 +1,8 @@
 """Loading one model version for serving: fetch, verify, load, warm up (in a worker thread).
 
-The artifact tree is fetched once into the local cache (``Client.materialize``), then
-every file is checked against the size and sha256 the version's manifest records, so a
-damaged cache copy is never served (it is fetched again once, then refused). The model is
+The artifact tree comes from the :class:`~modelplane.registry.models.ModelSource` (the
+verified local model cache: every file checked against the size and sha256 the version's
+manifest records, so a damaged cache copy is never served). The model is
 loaded with its flavor (its ONNX form with ``format="onnx"``; PyTorch models on the GPU
 with bfloat16 autocast when one is present, unless ``autocast="off"``) and warmed up with
 the stored input example, which also checks the predictor's fast path and whether the
@@ -11,24 +11,22 @@ model can be batched. Only then is the version handed to the server.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelplane.core.errors import IntegrityCheckError, InvalidArgumentError, InvalidStateError
+from modelplane.core.errors import InvalidStateError
 from modelplane.flavors.signature import ColumnSpec
 from modelplane.serving.predictors import Predictor
 
 if TYPE_CHECKING:
-    from modelplane.client import Client
     from modelplane.flavors import LoadedModel
     from modelplane.registry.entities import ModelVersion
+    from modelplane.registry.models import ModelSource
 
-__all__ = ["Loaded", "load_version", "materialize_verified", "output_specs"]
+__all__ = ["Loaded", "load_version", "output_specs"]
 
 log = logging.getLogger("modelplane.serving")
 WARM_UP_CALLS = 3
@@ -46,51 +44,6 @@ class Loaded:
     seconds: float
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _tree_mismatch(client: Client, digest: str, root: Path) -> str | None:
-    for entry in client.artifacts.read_tree(digest):
-        file = root / entry["path"]
-        if not file.is_file():
-            return f"{entry['path']} is missing"
-        if file.stat().st_size != entry["size"] or _sha256(file) != entry["digest"]:
-            return f"{entry['path']} does not match its digest"
-    return None
-
-
-def materialize_verified(client: Client, digest: str) -> Path:
-    """The local copy of artifact tree ``digest``, every file checked (see above)."""
-    root = client.materialize(digest)
-    problem = _tree_mismatch(client, digest, root)
-    if problem is not None:
-        log.warning("cached model %s is damaged (%s); fetching it again", digest, problem)
-        shutil.rmtree(root, ignore_errors=True)
-        root = client.materialize(digest)
-        problem = _tree_mismatch(client, digest, root)
-        if problem is not None:
-            raise IntegrityCheckError(f"artifact {digest}: {problem}",
-                                      details={"digest": digest})
-    return root
-
-
-def _model_path(root: Path, version: ModelVersion, fmt: str | None) -> Path:
-    if fmt is None or version.flavor == fmt:
-        return root / "model"
-    formats = version.model_meta.get("formats", [])
-    if fmt in formats:
-        return root / fmt
-    raise InvalidArgumentError(
-        f"{version.uri} has no {fmt!r} form (it has {', '.join(['native', *formats])}); "
-        "log it with onnx=True, or register an ONNX version",
-        details={"field": "format", "expected": ["native", *formats], "got": fmt})
-
-
 def load_options(path: Path, autocast: str) -> dict[str, Any]:
     """Flavor load options: a PyTorch model goes on the GPU when there is one, under
     bfloat16 autocast unless ``autocast`` is ``off``."""
@@ -106,14 +59,13 @@ def load_options(path: Path, autocast: str) -> dict[str, Any]:
     return {"device": "cuda", "autocast": None if off else "bf16"}
 
 
-def load_version(client: Client, version: ModelVersion, *, fmt: str | None = None,
+def load_version(models: ModelSource, version: ModelVersion, *, fmt: str | None = None,
                  autocast: str = "auto", fast_paths: bool = True) -> Loaded:
     """Fetch, verify, load and warm up ``version`` (blocking; run it in a thread)."""
     from modelplane import flavors
 
     started = time.perf_counter()
-    root = materialize_verified(client, version.artifact_digest)
-    path = _model_path(root, version, fmt)
+    path = models.path(version, fmt)
     options = load_options(path, autocast)
     model = flavors.load_model(path, **options)
     predictor = Predictor(model, fast_paths=fast_paths)

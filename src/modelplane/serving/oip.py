@@ -35,6 +35,7 @@ __all__ = [
     "InferRequest",
     "OipError",
     "Tensor",
+    "check_outputs",
     "datatype_of",
     "encode_response",
     "model_input",
@@ -340,3 +341,13 @@ def encode_response(model_name: str, model_version: str, outputs: list[tuple[str
     if not buffers:
         return header, None
     return header + b"".join(buffers), len(header)
+
+
+def check_outputs(request: InferRequest, names: list[str]) -> None:
+    """Refuse a request asking for an output the model does not have."""
+    if request.outputs is None:
+        return
+    for name, _ in request.outputs:
+        if name not in names:
+            raise OipError(f"unknown output {name!r}; the model has outputs "
+                           f"{', '.join(repr(n) for n in names)}")

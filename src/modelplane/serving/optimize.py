@@ -35,10 +35,13 @@ from modelplane.core.errors import InvalidArgumentError, InvalidStateError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from modelplane.client import Client
+    from modelplane.artifacts.store import BlobStore
     from modelplane.flavors import LoadedModel
     from modelplane.flavors.base import ModelMeta
     from modelplane.registry.entities import ModelVersion
+    from modelplane.registry.models import ModelSource
+    from modelplane.registry.service import RegistryService
+    from modelplane.tracking.service import TrackingService
 
 __all__ = ["EVAL_ROLES", "OptimizeResult", "optimize_model"]
 
@@ -76,13 +79,13 @@ def _example(meta: ModelMeta) -> Any:
     return np.asarray(example)
 
 
-def _source_graph(client: Client, source: ModelVersion, workdir: Path) -> tuple[Path, Any]:
+def _source_graph(models: ModelSource, source: ModelVersion, workdir: Path
+                  ) -> tuple[Path, Any]:
     """The source's ONNX model directory and the example used to type it."""
     from modelplane import flavors
     from modelplane.flavors.base import read_descriptor
-    from modelplane.serving.loading import materialize_verified
 
-    root = materialize_verified(client, source.artifact_digest)
+    root = models.fetch(source.artifact_digest)
     native = root / "model"
     meta = read_descriptor(native)
     if meta.flavor == "onnx":
@@ -135,7 +138,7 @@ def _quantize(graph: Path, out: Path) -> bytes:
 
 
 def _read_table(location: str, digest: str) -> pa.Table | None:
-    from modelplane.tracking.datasets import canonical_digest, to_arrow
+    from modelplane.data import canonical_digest, to_arrow
 
     try:
         table = to_arrow(location)
@@ -144,23 +147,24 @@ def _read_table(location: str, digest: str) -> pa.Table | None:
     return table if canonical_digest(table) == digest else None
 
 
-def _stored_eval(client: Client, source: ModelVersion, workdir: Path) -> tuple[pa.Table, str]:
+def _stored_eval(runs: TrackingService, source: ModelVersion, workdir: Path
+                 ) -> tuple[pa.Table, str]:
     hint = "log one with run.log_dataset(path, role='eval') or pass eval_data (--eval-data)"
     if source.run_id is None:
         raise InvalidStateError(f"{source.uri} has no run, so no stored evaluation dataset; "
                                 f"{hint}", details={"field": "eval_data"})
-    records = [r for r in client.tracking.run_datasets(source.run_id) if r.role in EVAL_ROLES]
+    records = [r for r in runs.run_datasets(source.run_id) if r.role in EVAL_ROLES]
     if not records:
         raise InvalidStateError(f"the run of {source.uri} logged no evaluation dataset (role "
                                 f"{', '.join(EVAL_ROLES)}); {hint}",
                                 details={"field": "eval_data"})
-    artifacts = [a for a in client.tracking.list_artifacts(source.run_id)
+    artifacts = [a for a in runs.list_artifacts(source.run_id)
                  if not a.is_dir and a.path.lower().endswith(_TABLE_FILES)]
     for record in records:
         places = [record.source] if record.source not in ("", "dataframe") else []
         for artifact in artifacts:
             local = workdir / "eval" / artifact.path
-            client.tracking.download_artifact(source.run_id, artifact.path, local)
+            runs.download_artifact(source.run_id, artifact.path, local)
             places.append(str(local))
         for place in places:
             table = _read_table(place, record.digest)
@@ -198,25 +202,27 @@ def _score(model: LoadedModel, x: Any, y: Any, classifier: bool) -> float:
     return float(np.sqrt(np.mean((predictions.astype(float) - np.asarray(y, float)) ** 2)))
 
 
-def optimize_model(name: str, version: int | str, *, quantize: str = "int8",
-                   eval_data: Any = None, target: str | None = None,
-                   client: Client | None = None, description: str = "") -> OptimizeResult:
-    """Quantize version ``version`` of ``name`` and register the result (see above)."""
+def optimize_model(name: str, version: int | str, *, registry: RegistryService,
+                   runs: TrackingService, models: ModelSource, blobs: BlobStore,
+                   quantize: str = "int8", eval_data: Any = None, target: str | None = None,
+                   description: str = "") -> OptimizeResult:
+    """Quantize version ``version`` of ``name`` and register the result (see above).
+
+    ``registry`` reads the source and registers the result, ``runs`` finds the source
+    run's evaluation dataset, ``models`` fetches the verified source files and ``blobs``
+    stores the new tree."""
     from modelplane import flavors
-    from modelplane.client import Client
+    from modelplane.data import to_arrow
     from modelplane.flavors import onnx as onnx_flavor
     from modelplane.flavors.base import model_dir, read_descriptor, write_descriptor
-    from modelplane.serving.loading import materialize_verified
-    from modelplane.tracking.datasets import to_arrow
 
     if quantize not in QUANTIZE:
         raise InvalidArgumentError(f"quantize: expected {', '.join(QUANTIZE)}, got {quantize!r}",
                                    details={"field": "quantize", "expected": list(QUANTIZE)})
-    client = client or Client()
-    source = client.registry.get_version(name, version)
+    source = registry.get_version(name, version)
     with tempfile.TemporaryDirectory(prefix="modelplane-optimize-") as tmp:
         work = Path(tmp)
-        graph, example = _source_graph(client, source, work)
+        graph, example = _source_graph(models, source, work)
         graph_meta = read_descriptor(graph)
         data = _quantize(graph, work / "quantized.onnx")
         with model_dir(work / "tree" / "model") as target_dir:
@@ -226,9 +232,8 @@ def optimize_model(name: str, version: int | str, *, quantize: str = "int8",
                 source=f"int8 dynamic quantization of {source.uri}")
             write_descriptor(target_dir, meta)
         table, described = ((to_arrow(eval_data), "given") if eval_data is not None
-                            else _stored_eval(client, source, work))
-        original = flavors.load_model(materialize_verified(client, source.artifact_digest)
-                                      / "model")
+                            else _stored_eval(runs, source, work))
+        original = flavors.load_model(models.fetch(source.artifact_digest) / "model")
         quantized = flavors.load_model(target_dir)
         x, y = _split(table, original, target)
         classifier = original.meta.classes is not None
@@ -240,8 +245,8 @@ def optimize_model(name: str, version: int | str, *, quantize: str = "int8",
                         "source_value": before, "value": after, "delta": after - before,
                         "eval_dataset": described, "eval_rows": len(y),
                         "onnx_bytes": size, "source_onnx_bytes": source_size}
-        digest = client.artifacts.put_dir(work / "tree")
-    new = client.registry.create_version(
+        digest = blobs.put_dir(work / "tree")
+    new = registry.create_version(
         name, artifact_digest=digest, flavor="onnx", size=size, run_id=source.run_id,
         signature=meta.signature.to_dict() if meta.signature else None,
         input_example=meta.input_example,

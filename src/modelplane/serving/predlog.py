@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from modelplane.monitoring.served import answer
+
+if TYPE_CHECKING:
+    from modelplane.core.config import Settings
+    from modelplane.monitoring.service import MonitoringService
 
 __all__ = ["ServingLog"]
 
@@ -27,27 +32,38 @@ log = logging.getLogger("modelplane.serving")
 
 
 class ServingLog:
-    """The prediction log of one server process (the logger, and with ``process`` its
-    writer process, are created on first use)."""
+    """The prediction log of one server process: rows go to ``monitoring()``'s store
+    (built on first use), through a writer process started with ``settings`` when
+    ``process`` is set (the logger and the process are created on first use)."""
 
-    def __init__(self, client: Any, *, enabled: bool = True, process: bool = True) -> None:
-        self.client = client
-        self.enabled = enabled
+    def __init__(self, monitoring: Callable[[], MonitoringService] | None,
+                 settings: Settings | None, *, enabled: bool = True,
+                 process: bool = True) -> None:
+        self.monitoring = monitoring
+        self.settings = settings
+        self.enabled = enabled and monitoring is not None
         self.process = process
         self._logger: Any = None
+
+    @classmethod
+    def off(cls) -> ServingLog:
+        """A log that records nothing (a runtime without monitoring)."""
+        return cls(None, None, enabled=False)
 
     @property
     def logger(self) -> Any:
         if self._logger is None:
-            monitoring = self.client.monitoring
-            if self.process:
+            if self.monitoring is None:
+                raise RuntimeError("this prediction log is off: it has no monitoring")
+            monitoring = self.monitoring()
+            settings = self.settings
+            if self.process and settings is not None:
                 from modelplane.monitoring.proclog import ProcessLogger
                 from modelplane.monitoring.writer import ProcessSink
 
                 def make() -> ProcessLogger:
                     return ProcessLogger(ProcessSink(
-                        self.client.settings,
-                        generation=lambda: monitoring.reference_generation))
+                        settings, generation=lambda: monitoring.reference_generation))
 
                 self._logger = monitoring.install_logger(make)
             else:

@@ -16,9 +16,14 @@ URI moves again, and the old one keeps serving: no request fails during a swap.
 Each loaded version has its own :class:`~modelplane.serving.batching.DynamicBatcher`;
 the prediction cache (opt-in) belongs to the served model and is keyed by digest.
 
-Serve-time features are a hook for now: a spec may name a feature service, and a runtime
-built with a ``feature_lookup`` factory enriches ``/predict`` records through it before
-the model sees them. Without one, naming a feature service is refused at start.
+Serve-time features: a spec may name a feature service, and a runtime built with a
+``feature_lookup`` factory (the wiring gives it the feature store's) enriches ``/predict``
+records through it before the model sees them. Without one, naming a feature service is
+refused at start.
+
+The runtime takes what it uses: a :class:`~modelplane.registry.models.ModelSource`
+(resolve URIs, fetch verified model folders), the metrics, the poll interval, the feature
+lookup and the prediction log. ``server.app.create_app`` and ``modelplane predict`` build it.
 """
 
 from __future__ import annotations
@@ -41,8 +46,8 @@ from modelplane.serving.predictors import Output, count_rows, pool_batch, pool_i
 from modelplane.serving.predlog import ServingLog
 
 if TYPE_CHECKING:
-    from modelplane.client import Client
     from modelplane.registry.entities import ModelVersion
+    from modelplane.registry.models import ModelSource
     from modelplane.serving.metrics import ServingMetrics
 
 __all__ = ["FeatureLookup", "LoadedVersion", "ModelRuntime", "NotReadyError", "ServeSpec",
@@ -257,8 +262,7 @@ class ServedModel:
     async def refresh(self) -> None:
         """Resolve the URI once; load and swap in the version it names if it changed."""
         try:
-            version = await asyncio.to_thread(self.runtime.client.registry.resolve,
-                                              self.spec.uri)
+            version = await asyncio.to_thread(self.runtime.source.resolve, self.spec.uri)
         except Exception as exc:
             self._note_failure(f"cannot resolve {self.spec.uri}: {exc}")
             return
@@ -283,7 +287,7 @@ class ServedModel:
 
     async def _swap_in(self, version: ModelVersion) -> None:
         spec, runtime = self.spec, self.runtime
-        loaded = await asyncio.to_thread(load_version, runtime.client, version,
+        loaded = await asyncio.to_thread(load_version, runtime.source, version,
                                          fmt=spec.format, autocast=spec.autocast,
                                          fast_paths=spec.fast_paths)
         pool, batch_fn, concurrency = None, loaded.predictor.batch, 1
@@ -349,20 +353,22 @@ class ModelRuntime:
     """Every model a server serves, by registered model name.
 
     ``start()`` (inside the server's event loop) begins loading in the background and
-    watching the URIs; ``ready`` is true once every model answers. ``client`` is the
-    :class:`~modelplane.client.Client` that resolves and fetches models. ``freeze_gc``
-    (set by server processes, see :meth:`settle`) tunes the garbage collector.
+    watching the URIs; ``ready`` is true once every model answers. ``models`` resolves
+    URIs and fetches verified model folders; ``predlog`` is where answers are logged (off
+    when not given). ``freeze_gc`` (set by server processes, see :meth:`settle`) tunes the
+    garbage collector.
     """
 
     def __init__(self, specs: Sequence[str | ServeSpec | dict[str, Any]], *,
-                 client: Client | None = None, metrics: ServingMetrics | None = None,
-                 poll_seconds: float | None = None,
-                 feature_lookup: Callable[[str], FeatureLookup] | None = None) -> None:
-        self._client = client
+                 models: ModelSource, metrics: ServingMetrics | None = None,
+                 poll_seconds: float = 2.0,
+                 feature_lookup: Callable[[str], FeatureLookup] | None = None,
+                 predlog: ServingLog | None = None) -> None:
+        self.source = models
         self.metrics = metrics
         self.freeze_gc = False
-        self._poll = poll_seconds
-        self._predlog: ServingLog | None = None
+        self.poll_seconds = poll_seconds
+        self.predlog = predlog if predlog is not None else ServingLog.off()
         self.models: dict[str, ServedModel] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         for value in specs:
@@ -375,23 +381,12 @@ class ModelRuntime:
             features = None
             if spec.feature_service is not None:
                 if feature_lookup is None:
-                    from modelplane.serving.features import feature_lookup_factory
-
-                    feature_lookup = feature_lookup_factory(self.client)
+                    raise InvalidArgumentError(
+                        f"{spec.uri}: serve-time features (feature service "
+                        f"{spec.feature_service!r}) need a feature store; this runtime has "
+                        "none", details={"field": "feature_service"})
                 features = feature_lookup(spec.feature_service)
             self.models[spec.name] = ServedModel(spec, self, features)
-
-    @property
-    def predlog(self) -> ServingLog:
-        """The prediction log of this server (see ``predlog``); on unless disabled."""
-        if self._predlog is None:
-            self._predlog = ServingLog(self.client,
-                                       process=self.client.settings.prediction_log_process)
-        return self._predlog
-
-    @predlog.setter
-    def predlog(self, value: ServingLog) -> None:
-        self._predlog = value
 
     def settle(self, *, first: bool) -> None:
         """After a load, with ``freeze_gc``: move what is loaded out of the cyclic garbage
@@ -404,20 +399,6 @@ class ModelRuntime:
         if first:
             gc.collect()
         gc.freeze()
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            from modelplane.client import Client
-
-            self._client = Client()
-        return self._client
-
-    @property
-    def poll_seconds(self) -> float:
-        if self._poll is not None:
-            return self._poll
-        return float(getattr(self.client.settings, "serving_poll_seconds", 2.0))
 
     @property
     def ready(self) -> bool:

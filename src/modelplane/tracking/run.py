@@ -27,10 +27,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelplane.core.timeutil import as_utc
+from modelplane.core.timeutil import as_utc, to_epoch_ms
 from modelplane.tracking.entities import Run, RunArtifact
 from modelplane.tracking.service import check_key, metric_value
-from modelplane.tracking.sql import to_epoch_ms
 
 if TYPE_CHECKING:
     from modelplane.tracking.entities import DatasetRecord

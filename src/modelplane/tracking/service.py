@@ -28,7 +28,7 @@ from modelplane.core.errors import (
 from modelplane.core.filters import parse_filter, parse_order_by
 from modelplane.core.ids import new_id
 from modelplane.core.procs import pid_alive
-from modelplane.core.timeutil import as_utc, utcnow
+from modelplane.core.timeutil import as_utc, to_epoch_ms, utcnow
 from modelplane.tracking.code import code_version
 from modelplane.tracking.entities import (
     RUN_STATUSES,
@@ -40,7 +40,7 @@ from modelplane.tracking.entities import (
     RunArtifact,
 )
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
-from modelplane.tracking.sql import SqlTrackingStore, to_epoch_ms
+from modelplane.tracking.sql import SqlTrackingStore
 
 __all__ = ["RunOrigin", "RunPage", "TrackingService", "check_key", "metric_value"]
 

@@ -8,7 +8,7 @@ the same step and a later time), all in the caller's single transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from modelplane.core.errors import InvalidStateError, NotFoundError
 from modelplane.core.filters import Expr, Field
 from modelplane.core.ids import new_id
-from modelplane.core.timeutil import as_utc, utcnow
+from modelplane.core.timeutil import as_utc, from_epoch_ms, to_epoch_ms, utcnow
 from modelplane.store.db import Database
 from modelplane.store.tables import (
     datasets,
@@ -43,14 +43,6 @@ _COPY_METRICS = ("COPY metrics (run_id, key, value, step, timestamp) "
 
 
 _NAN = float("nan")
-
-
-def to_epoch_ms(value: datetime) -> int:
-    return round(value.timestamp() * 1000)
-
-
-def from_epoch_ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 # search statements kept compiled, per store (the oldest is dropped beyond this)

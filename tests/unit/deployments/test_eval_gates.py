@@ -12,7 +12,8 @@ import pytest
 
 from modelplane.client import Client
 from modelplane.core.errors import InvalidArgumentError, InvalidStateError
-from modelplane.monitoring.alerts import ActionContext, Alert, Rule, run_action
+from modelplane.monitoring.actions import ActionContext
+from modelplane.monitoring.alerts import Alert, Rule
 
 
 def _data(seed: int, n: int = 400) -> pd.DataFrame:
@@ -100,8 +101,7 @@ def _context(client: Client, action: str, deployment: str) -> tuple[dict[str, An
                   op=">", threshold=0.1, value=0.3, window="5m", version=None,
                   status="pending", actions=[], fired_at=now, updated_at=now)
     action_spec = {"type": action, "deployment": deployment}
-    return action_spec, ActionContext(alert, rule, {"deployment": deployment},
-                                      client.monitoring)
+    return action_spec, ActionContext(alert, rule, {"deployment": deployment})
 
 
 def test_alert_actions_roll_back_canaries_and_switches(client: Client) -> None:
@@ -114,15 +114,17 @@ def test_alert_actions_roll_back_canaries_and_switches(client: Client) -> None:
     # a rule naming the action is accepted (the action is registered)
     client.monitoring.create_rule("m", "errors", "error_rate", 0.1,
                                   actions=[{"type": "fail_canary_gate", "deployment": "live"}])
-    outcome = run_action(*_context(client, "fail_canary_gate", "live"))
+    outcome = client.monitoring.actions.run(*_context(client, "fail_canary_gate", "live"))
     assert outcome["status"] == "ok", outcome
     canary = service.get("live").canary
     assert canary is not None and canary.status == "rolled_back"
     assert "alert 'errors' fired: error_rate 0.3 > 0.1" in canary.reason
     service.set_traffic("live", ["blue:1=100", "green:2=0"])
     service.switch("live", "green")
-    outcome = run_action(*_context(client, "rollback_deployment", "live"))
+    outcome = client.monitoring.actions.run(*_context(client, "rollback_deployment",
+                                                            "live"))
     assert outcome["status"] == "ok" and outcome["did"] == "switched_back"
     assert service.get("live").weights() == {"blue": 100.0, "green": 0.0}
-    failed = run_action(*_context(client, "rollback_deployment", "nope"))
+    failed = client.monitoring.actions.run(*_context(client, "rollback_deployment",
+                                                           "nope"))
     assert failed["status"] == "failed" and "does not exist" in failed["error"]

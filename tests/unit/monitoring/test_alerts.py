@@ -9,13 +9,8 @@ import pandas as pd
 import pytest
 
 from modelplane.core.errors import AlreadyExistsError, InvalidArgumentError
-from modelplane.monitoring.alerts import (
-    ActionContext,
-    action_names,
-    parse_metric,
-    register_action,
-    unregister_action,
-)
+from modelplane.monitoring.actions import ActionContext
+from modelplane.monitoring.alerts import parse_metric
 from modelplane.monitoring.service import MonitoringService
 from tests.unit.monitoring.conftest import log
 
@@ -60,10 +55,10 @@ def test_a_rule_fires_once_per_cooldown_and_runs_its_actions(service: Monitoring
     def broken(ctx: ActionContext) -> None:
         raise RuntimeError("the pipeline service is down")
 
-    register_action("test-record", record)
-    register_action("test-broken", broken)
+    service.actions.register("test-record", record)
+    service.actions.register("test-broken", broken)
     try:
-        assert {"test-record", "webhook"} <= set(action_names())
+        assert {"test-record", "webhook"} <= set(service.actions.names())
         service.create_rule("m", "errors", "error_rate", 0.2, window="1h", cooldown="1h",
                             actions=[{"type": "test-record", "x": 1}])
         service.create_rule("m", "slow", "latency_p99", 0.5)  # never true
@@ -85,8 +80,8 @@ def test_a_rule_fires_once_per_cooldown_and_runs_its_actions(service: Monitoring
         history = service.alerts("m", rule="errors")
         assert len(history) == 1 and history[0].status == "ok"
     finally:
-        unregister_action("test-record")
-        unregister_action("test-broken")
+        service.actions.unregister("test-record")
+        service.actions.unregister("test-broken")
 
 
 def test_drift_and_column_metrics(service: MonitoringService) -> None:

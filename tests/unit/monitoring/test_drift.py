@@ -83,7 +83,7 @@ def test_ks_p_values_equal_scipy_near_alpha_and_agree_on_flags(en: int) -> None:
 
 
 def test_the_sorted_profile_equals_the_dataset_profile() -> None:
-    from modelplane.tracking.datasets import profile, to_arrow
+    from modelplane.data import profile, to_arrow
 
     rng = np.random.default_rng(4)
     for values in (rng.normal(size=5001), rng.integers(0, 5, 3000).astype(float),

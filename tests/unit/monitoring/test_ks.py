@@ -77,7 +77,7 @@ def test_order_statistics_and_ranks_equal_numpy() -> None:
 
 @pytest.mark.parametrize("n", [1, 2, 9, 3_000, 25_000])
 def test_the_raw_profile_and_counts_equal_the_dataset_profile_and_count_frame(n: int) -> None:
-    from modelplane.tracking.datasets import profile, to_arrow
+    from modelplane.data import profile, to_arrow
 
     rng = np.random.default_rng(n)
     kinds = {k: v for k, v in SAMPLES.items() if k not in ("outliers", "huge range")}

@@ -12,7 +12,7 @@ import pytest
 
 from modelplane.client import Client
 from modelplane.core.errors import IntegrityCheckError, InvalidArgumentError, NotFoundError
-from modelplane.serving.loading import load_version, materialize_verified
+from modelplane.serving.loading import load_version
 from modelplane.serving.runtime import ModelRuntime, ServeSpec
 
 
@@ -68,10 +68,10 @@ def test_damaged_cache_copy_is_fetched_again_and_a_damaged_store_refused(
         forest: Any, cancer: Any) -> None:
     client = Client()
     version = log(client, forest, cancer[0][:5])
-    root = materialize_verified(client, version.artifact_digest)
+    root = client.models.fetch(version.artifact_digest)
     pickle_file = root / "model" / "model.pkl"
     pickle_file.write_bytes(b"tampered")
-    loaded = load_version(client, version)  # re-fetched, verified, loads
+    loaded = load_version(client.models, version)  # re-fetched, verified, loads
     assert loaded.example is not None and pickle_file.read_bytes() != b"tampered"
     for entry in client.artifacts.read_tree(version.artifact_digest):
         if entry["path"] == "model/model.pkl":
@@ -79,11 +79,11 @@ def test_damaged_cache_copy_is_fetched_again_and_a_damaged_store_refused(
             blob.write_bytes(b"tampered in the store")
     pickle_file.write_bytes(b"tampered")
     with pytest.raises(IntegrityCheckError):
-        load_version(client, version)
+        load_version(client.models, version)
 
 
 async def _swap_under_load(client: Client, example: Any) -> tuple[list[int], list[Any]]:
-    runtime = ModelRuntime(["models:/m@production"], client=client, poll_seconds=0.05)
+    runtime = ModelRuntime(["models:/m@production"], models=client.models, poll_seconds=0.05)
     await runtime.start()
     await runtime.wait_ready()
     seen: list[int] = []
@@ -150,7 +150,7 @@ def test_a_version_that_fails_warm_up_is_not_swapped_in(
     monkeypatch.setattr(Flaky, "broken", True)
 
     async def main() -> None:
-        runtime = ModelRuntime(["m@production"], client=client, poll_seconds=0.05)
+        runtime = ModelRuntime(["m@production"], models=client.models, poll_seconds=0.05)
         await runtime.start()
         await runtime.wait_ready()
         await asyncio.to_thread(client.registry.set_stage, "m", 2, "production")
@@ -174,7 +174,7 @@ def test_broken_version_at_start_reports_not_ready() -> None:
     client.artifacts.delete(version.artifact_digest)
 
     async def main() -> None:
-        runtime = ModelRuntime(["m:1"], client=client, poll_seconds=0.05)
+        runtime = ModelRuntime(["m:1"], models=client.models, poll_seconds=0.05)
         await runtime.start()
         await asyncio.sleep(0.5)
         assert not runtime.ready
@@ -194,7 +194,7 @@ def test_serving_the_onnx_form(forest: Any, cancer: Any) -> None:
     log(client, forest, frame[:5], onnx=True)
 
     async def main() -> None:
-        runtime = ModelRuntime([ServeSpec("m:1", format="onnx")], client=client)
+        runtime = ModelRuntime([ServeSpec("m:1", format="onnx")], models=client.models)
         await runtime.start()
         await runtime.wait_ready()
         handle = runtime.get("m")
@@ -205,20 +205,25 @@ def test_serving_the_onnx_form(forest: Any, cancer: Any) -> None:
 
     asyncio.run(main())
     with pytest.raises(InvalidArgumentError, match="no 'onnx' form"):
-        load_version(client, log(client, forest, frame[:5]), fmt="onnx")
+        load_version(client.models, log(client, forest, frame[:5]), fmt="onnx")
 
 
 def test_feature_service_hook() -> None:
-    # without a lookup, the feature store's is used: an unknown service is refused at once
+    from modelplane.serving.features import feature_lookup_factory
+
+    # with the feature store's lookup, an unknown service is refused at once
+    client = Client()
     with pytest.raises(NotFoundError, match="feature service 'churn_fs' not found"):
-        ModelRuntime([ServeSpec("m@production", feature_service="churn_fs")])
+        ModelRuntime([ServeSpec("m@production", feature_service="churn_fs")],
+                     models=client.models,
+                     feature_lookup=feature_lookup_factory(lambda: client.features))
 
     class Lookup:
         def enrich(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [{**r, "extra": 1.0} for r in records]
 
     runtime = ModelRuntime([ServeSpec("m@production", feature_service="churn_fs")],
-                           feature_lookup=lambda name: Lookup())
+                           models=client.models, feature_lookup=lambda name: Lookup())
     assert runtime.models["m"].features is not None
 
 
@@ -234,7 +239,7 @@ def test_serve_spec_validation(field: str, value: Any) -> None:
 
 def test_the_same_model_twice_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="served twice"):
-        ModelRuntime(["m@production", "m@staging"])
+        ModelRuntime(["m@production", "m@staging"], models=Client().models)
 
 
 class WhereAmI:
@@ -254,7 +259,7 @@ def test_a_process_pool_runs_cpu_bound_python_models() -> None:
     log(client, WhereAmI(), example)
 
     async def main() -> set[int]:
-        runtime = ModelRuntime([ServeSpec("m:1", processes=2)], client=client)
+        runtime = ModelRuntime([ServeSpec("m:1", processes=2)], models=client.models)
         await runtime.start()
         await runtime.wait_ready(timeout=120)
         handle = runtime.get("m")
@@ -283,7 +288,7 @@ def test_records_with_text_columns_go_through_dataframes(tmp_path: Path) -> None
     log(client, model, frame[:3])
 
     async def main() -> list[Any]:
-        runtime = ModelRuntime(["m:1"], client=client)
+        runtime = ModelRuntime(["m:1"], models=client.models)
         await runtime.start()
         await runtime.wait_ready()
         handle = runtime.get("m")
@@ -302,15 +307,15 @@ def test_an_unexpected_error_is_a_500_naming_the_request_id(
     from fastapi.testclient import TestClient
 
     from modelplane.server.app import create_app
-    from modelplane.server.routes.serving import ServingLayer
+    from modelplane.server.routes import predict_routes
 
     client = Client()
     log(client, Constant(1.0), np.ones((1, 2)))
 
-    def broken(self: Any, body: bytes) -> Any:
+    def broken(body: bytes) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(ServingLayer, "_records", broken)
+    monkeypatch.setattr(predict_routes, "records", broken)
     with TestClient(create_app(serve=["m:1"], serving_only=True)) as http:
         wait_for(lambda: http.get("/v2/health/ready").status_code == 200)
         answer = http.post("/predict/m", json={"input": [1, 2]},

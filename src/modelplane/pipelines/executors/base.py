@@ -3,7 +3,8 @@
 (in this process, a subprocess worker, or rank 0 of a torchrun job).
 
 ``current`` is the step's context inside the function: ``current.run`` starts (once) a
-tracking run linked to the step run, so metrics and models logged there join the lineage.
+tracking run linked to the step run, so metrics and models logged there join the lineage;
+``current.services`` are the platform services the executor bound for the step.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modelplane.core.errors import InvalidArgumentError
+from modelplane.core.errors import InvalidArgumentError, InvalidStateError
 from modelplane.pipelines.artifacts import ArtifactRef, load_value, save_value
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
     from modelplane.pipelines.dsl import Step
+    from modelplane.pipelines.services import StepServices
     from modelplane.tracking.run import ActiveRun
 
 __all__ = ["Executor", "StepResult", "StepTask", "StepTimeoutError", "current", "execute_task"]
@@ -97,6 +99,22 @@ class StepContext:
         return self.task.attempt if self.task else 1
 
     @property
+    def services(self) -> StepServices:
+        """The platform services the executor bound for this step."""
+        if self.task is None:
+            raise InvalidArgumentError("current.services is only available inside a "
+                                       "running step")
+        services: StepServices | None = getattr(self._local, "services", None)
+        if services is None:
+            provide: Callable[[], StepServices] | None = getattr(self._local, "provide", None)
+            if provide is None:
+                raise InvalidStateError(f"step {self.task.node!r} runs without the "
+                                        "platform's services: its executor was not bound "
+                                        "to them")
+            services = self._local.services = provide()
+        return services
+
+    @property
     def run(self) -> ActiveRun:
         """A tracking run for this step (experiment = the pipeline's name), started on
         first use and ended with the step; its id is recorded on the step run."""
@@ -105,9 +123,7 @@ class StepContext:
             raise InvalidArgumentError("current.run is only available inside a running step")
         active = getattr(self._local, "run", None)
         if active is None:
-            from modelplane.fluent import default_client
-
-            active = default_client().start_run(
+            active = self.services.start_run(
                 task.pipeline, name=f"{task.node}",
                 tags={"pipeline": task.pipeline, "pipeline_run_id": task.pipeline_run_id,
                       "pipeline_step": task.node, "pipeline_step_run_id": task.step_run_id})
@@ -118,13 +134,16 @@ class StepContext:
         self.run.log_metrics(metrics, step=step)
 
     @contextmanager
-    def _enter(self, task: StepTask) -> Iterator[None]:
+    def _enter(self, task: StepTask, services: Callable[[], StepServices] | None
+               ) -> Iterator[None]:
         self._local.task = task
+        self._local.provide, self._local.services = services, None
         self._local.run = None
         try:
             yield
         finally:
             self._local.task = None
+            self._local.provide = self._local.services = None
 
     def _finish_run(self, failed: bool) -> str | None:
         active = getattr(self._local, "run", None)
@@ -139,14 +158,16 @@ current = StepContext()
 
 
 def execute_task(task: StepTask, store: ArtifactStore, *,
+                 services: Callable[[], StepServices] | None = None,
                  load: Callable[[ArtifactRef], Any] | None = None,
                  call: Callable[[Callable[..., Any], dict[str, Any]], Any] | None = None,
                  timeout: float | None = None, store_outputs: bool = True) -> StepResult:
     """Run ``task`` here: inputs from ``store`` (or ``load``), the function (through
-    ``call`` when given, e.g. with a distributed context), outputs into ``store``
-    (unless ``store_outputs`` is False: torchrun ranks other than 0)."""
+    ``call`` when given, e.g. with a distributed context) with ``services()`` (built
+    when the step first asks) as ``current.services``, outputs into ``store`` (unless
+    ``store_outputs`` is False: torchrun ranks other than 0)."""
     step = task.step
-    with current._enter(task):
+    with current._enter(task, services):
         failed = True
         try:
             loader = load or (lambda ref: load_value(store, ref))

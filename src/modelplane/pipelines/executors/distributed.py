@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
-    from modelplane.pipelines.sql import SqlPipelineRunStore
+    from modelplane.pipelines.store import PipelineRunStore
 
 __all__ = ["DistributedContext"]
 
@@ -27,7 +27,7 @@ __all__ = ["DistributedContext"]
 class DistributedContext:
     def __init__(self, *, rank: int, local_rank: int, world_size: int, backend: str,
                  device: Any, bf16: bool, attempt: int, scope: str, store: ArtifactStore,
-                 run_store: SqlPipelineRunStore) -> None:
+                 run_store: PipelineRunStore) -> None:
         self.rank = rank
         self.local_rank = local_rank
         self.world_size = world_size

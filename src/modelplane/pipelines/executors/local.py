@@ -7,6 +7,7 @@ is interrupted by SIGALRM when the pipeline runs on the main thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from modelplane.pipelines.executors.base import StepResult, StepTask, completed,
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
+    from modelplane.pipelines.services import StepServices
 
 __all__ = ["LocalExecutor"]
 
@@ -24,15 +26,19 @@ class LocalExecutor:
 
     def __init__(self, store: ArtifactStore | None = None) -> None:
         self.store = store
+        self.services: Callable[[], StepServices] | None = None
 
-    def bind(self, store: ArtifactStore) -> LocalExecutor:
+    def bind(self, store: ArtifactStore,
+             services: Callable[[], StepServices] | None = None) -> LocalExecutor:
         self.store = self.store or store
+        self.services = services
         return self
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         if self.store is None:
             raise RuntimeError("bind() the executor to an artifact store first")
-        return completed(execute_task(task, self.store, timeout=task.step.timeout))
+        return completed(execute_task(task, self.store, services=self.services,
+                                      timeout=task.step.timeout))
 
     def close(self) -> None:
         pass

@@ -1,7 +1,7 @@
 """The subprocess executor: a pool of worker processes running independent branches of
 the DAG at the same time.
 
-Workers are ``python -m modelplane.pipelines.executors._worker`` processes started once
+Workers are ``python -m modelplane.workers.pipeline_step`` processes started once
 per pool and fed tasks (cloudpickled) over a pipe, so each step pays no interpreter
 start-up. A worker that dies (a crash, ``os._exit``, the OOM killer) fails only its task,
 which is then retried like any failure, and is replaced; a task past its ``timeout`` has
@@ -55,7 +55,7 @@ class _Worker:
         if self.proc is None:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelplane.pipelines.executors._worker"],
+                [sys.executable, "-m", "modelplane.workers.pipeline_step"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         return self.proc
 
@@ -113,7 +113,7 @@ class SubprocessExecutor:
         self._workers = [_Worker() for _ in range(self.slots)]
         self._threads: list[threading.Thread] = []
 
-    def bind(self, store: Any) -> SubprocessExecutor:
+    def bind(self, store: Any, services: Any = None) -> SubprocessExecutor:
         return self
 
     def _start(self) -> None:

@@ -2,7 +2,7 @@
 
 The launcher stores the task (cloudpickled) in the artifact store, records its digest on
 the step run, and starts ``python -m torch.distributed.run ... -m
-modelplane.pipelines.executors._torchrun_worker DIGEST``. Each rank loads the task,
+modelplane.workers.torchrun_rank DIGEST``. Each rank loads the task,
 joins the process group (gloo on CPU with ``threads_per_rank`` threads, NCCL on GPU),
 and calls the function with its :class:`~.distributed.DistributedContext`. Rank 0 stores
 the outputs and records the result; the launcher reads it back when torchrun exits 0.
@@ -30,7 +30,7 @@ from modelplane.pipelines.executors.base import StepResult, StepTask
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
     from modelplane.pipelines.dsl import Torchrun
-    from modelplane.pipelines.sql import SqlPipelineRunStore
+    from modelplane.pipelines.store import PipelineRunStore
 
 __all__ = ["TorchrunLauncher", "check_torchrun", "result_scope", "torchrun_command"]
 
@@ -64,7 +64,7 @@ def torchrun_command(spec: Torchrun, payload_digest: str, *, node_rank: int | No
                     f"--rdzv_endpoint={spec.rdzv_endpoint}"]
         if node_rank is not None:
             command.append(f"--node_rank={node_rank}")
-    return [*command, "-m", "modelplane.pipelines.executors._torchrun_worker", payload_digest]
+    return [*command, "-m", "modelplane.workers.torchrun_rank", payload_digest]
 
 
 def worker_env(settings: dict[str, str], threads: int) -> dict[str, str]:
@@ -112,7 +112,7 @@ class TorchrunLauncher:
     name = "torchrun"
     slots = 1
 
-    def __init__(self, store: ArtifactStore, run_store: SqlPipelineRunStore) -> None:
+    def __init__(self, store: ArtifactStore, run_store: PipelineRunStore) -> None:
         self.store = store
         self.run_store = run_store
 

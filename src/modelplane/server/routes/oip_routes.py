@@ -1,4 +1,5 @@
-"""The Open Inference Protocol v2 endpoints under ``/v2`` (dispatched by ``ServingLayer``).
+"""The Open Inference Protocol v2 endpoints under ``/v2`` (dispatched by ``ServingLayer``),
+for served models and for deployments (a deployment's name wins over a served model's).
 
 Errors here are ``{"error": "..."}``, as the protocol says: a bad request (including an
 input the model's signature rejects) is 400, an unknown model or version 404, a body over
@@ -8,29 +9,33 @@ the limit 413, a model still loading 503, a model that raises 500 naming the req
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from modelplane.__about__ import __version__
 from modelplane.core.errors import InvalidArgumentError, ModelplaneError
 from modelplane.server.routes._asgi import BINARY, JSON, Reject, Request, decode_body
+from modelplane.server.routes.targets import DeploymentTarget, ModelTarget
 from modelplane.serving import oip
+from modelplane.serving.answer import run_model
 from modelplane.serving.jsonio import dumps
 from modelplane.serving.runtime import NotReadyError
 
 if TYPE_CHECKING:
+    from modelplane.deployments.router import RouteTable
     from modelplane.server.routes.serving import ServingLayer
     from modelplane.serving.runtime import LoadedVersion
 
 __all__ = ["handle"]
 
+Scope = MutableMapping[str, Any]
 _SERVER_METADATA = dumps({"name": "modelplane", "version": __version__,
                           "extensions": ["binary_tensor_data"]})
 _GET = ("GET", "HEAD")
 
 
-async def handle(layer: ServingLayer, request: Request) -> None:
+async def handle(layer: ServingLayer, request: Request, scope: Scope) -> None:
     """Route one ``/v2`` request; every failure becomes ``{"error": "..."}``."""
-    version_label: str | None = None
     try:
         route = [p for p in request.path.split("/")[2:] if p]
         if route and route[0] == "models" and len(route) >= 2:
@@ -41,18 +46,20 @@ async def handle(layer: ServingLayer, request: Request) -> None:
                     raise _no_route(request)
                 number = _version(rest[1])
                 rest = rest[2:]
+            table = layer.deployments.tables.get(name) if layer.deployments else None
             if rest == ["infer"]:
-                await _infer(layer, request, name, number)
+                target = (DeploymentTarget(table, layer.deployments, layer.metrics)
+                          if table is not None and layer.deployments is not None
+                          else layer.model_target(name))
+                await _infer(layer, request, scope, target, number)
                 return
             _method(request, _GET)
-            if not rest:
-                handle_ = layer.runtime.get(name, number)
-                version_label = handle_.label
-                await request.respond(200, dumps(handle_.metadata()), version=version_label)
-            elif rest == ["ready"]:
-                await _model_ready(layer, request, name, number)
-            else:
+            if rest not in ([], ["ready"]):
                 raise _no_route(request)
+            if table is not None:
+                await _describe_deployment(request, table, number, ready=bool(rest))
+            else:
+                await _describe_model(layer, request, name, number, ready=bool(rest))
             return
         _method(request, _GET)
         if not route:
@@ -66,7 +73,7 @@ async def handle(layer: ServingLayer, request: Request) -> None:
         else:
             raise _no_route(request)
     except (Reject, oip.OipError, ModelplaneError) as exc:
-        await _error(request, exc, version_label)
+        await _error(request, exc, None, [])
 
 
 def _status(exc: Exception) -> int:
@@ -77,11 +84,12 @@ def _status(exc: Exception) -> int:
     return int(getattr(exc, "status", 500))
 
 
-async def _error(request: Request, exc: Exception, version: str | None) -> None:
+async def _error(request: Request, exc: Exception, handle: LoadedVersion | None,
+                 headers: list[Any]) -> None:
     message = getattr(exc, "message", str(exc))
-    headers = exc.headers if isinstance(exc, Reject) else None
-    await request.respond(_status(exc), dumps({"error": message}), version=version,
-                          extra=headers)
+    extra = [*(exc.headers if isinstance(exc, Reject) else []), *headers]
+    await request.respond(_status(exc), dumps({"error": message}),
+                          version=handle.label if handle is not None else None, extra=extra)
 
 
 def _no_route(request: Request) -> Reject:
@@ -111,8 +119,12 @@ def _header_length(request: Request) -> int | None:
     return int(raw)
 
 
-async def _model_ready(layer: ServingLayer, request: Request, name: str,
-                       number: int | None) -> None:
+async def _describe_model(layer: ServingLayer, request: Request, name: str,
+                          number: int | None, *, ready: bool) -> None:
+    if not ready:
+        current = layer.runtime.get(name, number)
+        await request.respond(200, dumps(current.metadata()), version=current.label)
+        return
     served = layer.runtime.models.get(name)
     if served is None:
         layer.runtime.get(name)  # raises the NotFoundError naming what is served
@@ -125,54 +137,52 @@ async def _model_ready(layer: ServingLayer, request: Request, name: str,
     await request.respond(200, dumps({"name": name, "ready": True}), version=current.label)
 
 
-def _check_outputs(req: oip.InferRequest, handle: LoadedVersion) -> None:
-    if req.outputs is None:
+async def _describe_deployment(request: Request, table: RouteTable, number: int | None,
+                               *, ready: bool) -> None:
+    try:
+        entry, current = table.version(number) if number is not None else table.pick(None)
+    except NotReadyError as exc:
+        body = {"name": table.name, "ready": False, "error": exc.message} if ready else {
+            "error": exc.message}
+        await request.respond(400 if ready else 503, dumps(body))
         return
-    names = [s.name for s in handle.output_specs if s is not None]
-    for name, _ in req.outputs:
-        if name not in names:
-            raise oip.OipError(f"unknown output {name!r}; the model has outputs "
-                               f"{', '.join(repr(n) for n in names)}")
+    variant = [(b"x-modelplane-variant", entry.variant.encode())]
+    if ready:
+        await request.respond(200, dumps({"name": table.name, "ready": True}),
+                              version=current.label, extra=variant)
+        return
+    meta = current.metadata()
+    meta["name"] = table.name
+    meta["versions"] = sorted(str(v) for v in table.by_version)
+    await request.respond(200, dumps(meta), version=current.label, extra=variant)
 
 
-async def _infer(layer: ServingLayer, request: Request, name: str, number: int | None
-                 ) -> None:
+async def _infer(layer: ServingLayer, request: Request, scope: Scope,
+                 target: ModelTarget | DeploymentTarget, number: int | None) -> None:
     started = time.perf_counter()
-    model, label, status = "", "", 200
-    handle: Any = None
-    data: Any = None
-    result: Any = None
+    entry: Any = None
+    handle: LoadedVersion | None = None
+    status, data, result = 200, None, None
     try:
         _method(request, ("POST",))
-        handle = layer.lookup(name, number)
-        model, label = name, handle.label
+        target.check(number)
         body = decode_body(await request.body(layer.max_bytes), request.encoding,
                            layer.max_bytes)
         req = oip.parse_request(body, _header_length(request))
-        # look again: a hot swap during the read may have retired the first handle
-        handle = layer.lookup(name, number)
-        model, label = name, handle.label
-        _check_outputs(req, handle)
+        entry, handle = target.pick(target.oip_key(scope, req), number)
+        oip.check_outputs(req, [s.name for s in handle.output_specs if s is not None])
         data = oip.model_input(req.inputs, handle.model.signature)
-        handle.inflight += 1
-        try:
-            prepared = handle.model.prepare(data)
-            result = await layer.infer(handle, prepared, request)
-        finally:
-            handle.inflight -= 1
-        payload, header_length = oip.encode_response(name, label, handle.named_outputs(result),
-                                                     req)
-        extra: list[Any] | None = None
-        if header_length is not None:
-            extra = [(b"inference-header-content-length", str(header_length).encode())]
-        await request.respond(200, payload, content_type=BINARY if extra else JSON,
-                              version=label, extra=extra)
+        result = await run_model(handle, data, request.id)
+        payload, length = oip.encode_response(target.name, handle.label,
+                                              handle.named_outputs(result), req)
+        extra = target.headers(entry)
+        if length is not None:
+            extra.append((b"inference-header-content-length", str(length).encode()))
+        await request.respond(200, payload, content_type=BINARY if length is not None
+                              else JSON, version=handle.label, extra=extra)
     except (Reject, oip.OipError, ModelplaneError) as exc:
         status = _status(exc)
-        await _error(request, exc, label or None)
+        await _error(request, exc, handle, target.headers(entry))
     finally:
-        seconds = time.perf_counter() - started
-        layer.metrics.request(model, label, status, seconds)
-        if handle is not None and (status == 200 or status >= 500):
-            layer.runtime.predlog.log(name, handle.number, request.id, data, result, seconds,
-                                      error=None if status == 200 else f"HTTP {status}")
+        target.after(entry, handle, status, time.perf_counter() - started, data, result,
+                     request.id)

@@ -4,7 +4,7 @@ They are a pure-ASGI layer in front of the FastAPI app (``ServingLayer``, instal
 outermost middleware by :func:`install_serving`), not FastAPI routes: FastAPI's routing,
 dependency injection and response models cost more per request than the whole of this
 path, and the prediction path is where the server's time goes. Requests for any other
-path go on to the app untouched (with ``serving_only``, only ``/api/v1/health`` does).
+path go on to the app untouched (a serving-only app mounts nothing else but health).
 
 ===========================================================  ============================
 ``GET  /v2``                                                 server metadata
@@ -17,7 +17,9 @@ path go on to the app untouched (with ``serving_only``, only ``/api/v1/health`` 
 ===========================================================  ============================
 
 A name that is a deployment's (``modelplane server`` serves every deployment in the
-database) is routed by that deployment instead: see ``deployment_serving``.
+database) is routed by that deployment instead: see ``targets``. The routes only parse
+and encode (``predict_routes``, ``oip_routes``); the predict core is
+:mod:`modelplane.serving.answer`.
 
 Errors under ``/v2`` are ``{"error": "..."}`` as the protocol says (400 for a bad
 request, 404 for an unknown model or version, 413 for a body over the limit, 503 while a
@@ -34,46 +36,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from modelplane.core.errors import InvalidArgumentError, ModelplaneError
-from modelplane.server.routes import deployment_serving, oip_routes
-from modelplane.server.routes._asgi import Reject, Request
-from modelplane.serving.jsonio import JSONDecodeError, dumps, loads
+from modelplane.server.routes import oip_routes, predict_routes
+from modelplane.server.routes._asgi import Request
+from modelplane.server.routes.targets import DeploymentTarget, ModelTarget
+from modelplane.serving.jsonio import dumps
 from modelplane.serving.metrics import ServingMetrics
-from modelplane.serving.runtime import LoadedVersion, ModelRuntime, ServeSpec
+from modelplane.serving.runtime import ModelRuntime, ServeSpec
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from modelplane.core.config import Settings
+    from modelplane.client import Client
     from modelplane.deployments.router import DeploymentRouter
 
 __all__ = ["ServingLayer", "in_front", "install_serving"]
 
 log = logging.getLogger("modelplane.server")
 Scope = MutableMapping[str, Any]
-_SERVING_ONLY_PASS = ("/api/v1/health",)
-_OFFLOAD_BYTES = 256 * 1024  # bigger bodies are validated in a thread, off the event loop
+
 
 class ServingLayer:
     """The pure-ASGI serving layer (see the module docstring)."""
 
     def __init__(self, app: Any, *, runtime: ModelRuntime, metrics: ServingMetrics,
-                 max_bytes: int, serving_only: bool = False, lifespan: bool = True,
+                 max_bytes: int, client: Client, lifespan: bool = True,
                  deployments: DeploymentRouter | None = None,
                  alert_interval: float = 0.0) -> None:
         self.app = app
+        self.client = client
         self.alert_interval = alert_interval
         self._stop_alerts: Any = None
         self.runtime = runtime
         self.deployments = deployments
         self.metrics = metrics
         self.max_bytes = max_bytes
-        self.serving_only = serving_only
         self.lifespan = lifespan
+        self._targets: dict[str, ModelTarget] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -81,25 +82,21 @@ class ServingLayer:
             path: str = scope["path"]
             if path.startswith("/predict/"):
                 request = Request(scope, receive, send)
-                table = self.deployments.tables.get(path[9:]) if self.deployments else None
-                if table is not None:  # a deployment: its routing picks the version
-                    await self._guard(request, deployment_serving.predict(self, request, scope,
-                                                                          table))
-                    return
-                await self._guard(request, self._predict(request, path[9:]))
+                name = path[9:]
+                table = self.deployments.tables.get(name) if self.deployments else None
+                target = (DeploymentTarget(table, self.deployments, self.metrics)
+                          if table is not None and self.deployments is not None
+                          else self.model_target(name))
+                await self._guard(request, predict_routes.predict(request, scope, target,
+                                                                  self.max_bytes))
                 return
             if path == "/v2" or path.startswith("/v2/"):
                 request = Request(scope, receive, send)
-                routed = (deployment_serving.match_oip(self, request, scope)
-                          if self.deployments and self.deployments.tables else None)
-                await self._guard(request, routed or oip_routes.handle(self, request))
+                await self._guard(request, oip_routes.handle(self, request, scope))
                 return
             if path == "/metrics":
                 request = Request(scope, receive, send)
                 await self._guard(request, self._metrics(request))
-                return
-            if self.serving_only and path not in _SERVING_ONLY_PASS:
-                await self._not_here(Request(scope, receive, send))
                 return
             if (self.deployments is not None and scope["method"] != "GET"
                     and path.startswith("/api/v1/deployments")):
@@ -109,6 +106,12 @@ class ServingLayer:
             await self._lifespan(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def model_target(self, name: str) -> ModelTarget:
+        target = self._targets.get(name)
+        if target is None:
+            target = self._targets[name] = ModelTarget(name, self.runtime, self.metrics)
+        return target
 
     async def _changing_deployments(self, scope: Scope, receive: Any, send: Any) -> None:
         """A change made through this replica routes here before it is answered; the
@@ -153,7 +156,7 @@ class ServingLayer:
                     if self.deployments is not None:
                         await self.deployments.start()
                     if self.alert_interval > 0:  # the full server evaluates alert rules
-                        monitoring = self.runtime.client.monitoring
+                        monitoring = self.client.monitoring
                         self._stop_alerts = monitoring.start_evaluator(self.alert_interval)
                 except Exception as exc:
                     log.exception("serving failed to start")
@@ -173,180 +176,67 @@ class ServingLayer:
         if self._stop_alerts is not None:
             self._stop_alerts.set()
         self.runtime.predlog.flush(5.0)
-        client = self.runtime.client
-        if "monitoring" in vars(client):  # only if this process used it
-            client.monitoring.close()
-
-    # -- /predict ----------------------------------------------------------------------
-    async def _predict(self, request: Request, name: str) -> None:
-        started = time.perf_counter()
-        model, version, status = "", "", 200
-        handle: Any = None
-        data: Any = None
-        raw: bytes | None = None  # the body, when the model sees the records as sent
-        result: Any = None
-        response: bytes | None = None
-        try:
-            if request.method != "POST":
-                raise Reject(405, f"method not allowed: {request.method} {request.path}; "
-                              "use POST", "method_not_allowed", headers=[(b"allow", b"POST")])
-            handle = self.lookup(name, None)
-            model, version = name, handle.label
-            raw = await request.body(self.max_bytes)
-            data = self._records(raw)
-            # look again: a hot swap during the read may have retired the first handle
-            handle = self.lookup(name, None)
-            model, version = name, handle.label
-            handle.inflight += 1  # one flat path: every coroutine layer costs on each request
-            try:
-                features = handle.served.features
-                if features is not None:
-                    records = data if isinstance(data, list) else [data]
-                    data, raw = await asyncio.to_thread(features.enrich, records), None
-                if request.content_length > _OFFLOAD_BYTES:
-                    prepared = await asyncio.to_thread(handle.model.prepare, data)
-                else:
-                    prepared = handle.model.prepare(data)
-                try:
-                    result = await handle.infer(prepared)
-                except Exception as exc:
-                    raise self.model_failed(handle, request, exc) from None
-            finally:
-                handle.inflight -= 1
-            out: dict[str, Any] = {"model": name, "version": handle.number,
-                                   "predictions": result[0]}
-            if result[1] is not None:
-                out["probabilities"] = result[1]
-                if handle.classes is not None:
-                    out["classes"] = handle.classes
-            if features is not None and b"explain=features" in request.query:
-                out["features"] = data  # what the model saw, online features included
-            response = dumps(out)
-            await request.respond(200, response, version=version)
-        except Reject as exc:
-            status = exc.status
-            await self._envelope(request, exc.status, exc.code, exc.message, exc.details,
-                                 exc.headers, version or None)
-        except ModelplaneError as exc:
-            status = exc.http_status
-            await self._envelope(request, status, exc.code, exc.message, exc.details,
-                                 None, version or None)
-        finally:
-            seconds = time.perf_counter() - started
-            self.metrics.request(model, version, status, seconds)
-            if handle is not None and (status == 200 or status >= 500):
-                self.runtime.predlog.log(name, handle.number, request.id, data, result,
-                                         seconds, error=None if status == 200
-                                         else f"HTTP {status}", raw=raw, response=response)
-
-    def _records(self, body: bytes) -> Any:
-        try:
-            data = loads(body)
-        except (JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Reject(400, f"the request body is not valid JSON: {exc}") from None
-        if isinstance(data, dict) and data:
-            return data
-        if isinstance(data, list) and data:
-            for i, record in enumerate(data):
-                if not isinstance(record, dict):
-                    raise InvalidArgumentError(
-                        f"record {i} is a {type(record).__name__}; expected an object of "
-                        "feature values", details={"field": f"[{i}]", "expected": "object",
-                                                   "got": type(record).__name__})
-            return data
-        raise InvalidArgumentError(
-            "expected a JSON record {\"feature\": value, ...} or a non-empty list of them",
-            details={"field": "body", "expected": "record or list of records",
-                     "got": type(data).__name__ if data else "empty"})
-
-    async def infer(self, handle: LoadedVersion, prepared: Any, request: Request) -> Any:
-        try:
-            return await handle.infer(prepared)
-        except Exception as exc:
-            raise self.model_failed(handle, request, exc) from None
-
-    @staticmethod
-    def model_failed(handle: LoadedVersion, request: Request, exc: Exception) -> Reject:
-        """The 500 for a model that raised: logged with the trace, named by request id."""
-        log.error("model %s version %s failed on request %s: %s: %s", handle.name,
-                  handle.label, request.id, type(exc).__name__, exc, exc_info=exc)
-        what = f"{type(exc).__name__}: {exc}"[:300]
-        return Reject(500, f"model {handle.name!r} version {handle.label} failed on request "
-                      f"{request.id}: {what}", "model_error",
-                      {"request_id": request.id, "model": handle.name,
-                       "version": handle.number})
-
-    def lookup(self, name: str, version: int | None) -> LoadedVersion:
-        try:
-            return self.runtime.get(name, version)
-        except ModelplaneError:
-            raise
-        except Exception as exc:  # never a 500 for a lookup
-            raise Reject(404, f"model {name!r}: {exc}", "not_found") from None
-
-    async def _envelope(self, request: Request, status: int, code: str, message: str,
-                        details: dict[str, Any] | None, headers: list[Any] | None,
-                        version: str | None) -> None:
-        body = dumps({"error": {"code": code, "message": message, "details": details or {}}})
-        await request.respond(status, body, version=version, extra=headers)
-
-    async def _not_here(self, request: Request) -> None:
-        await self._envelope(request, 404, "not_found",
-                             f"not found: {request.method} {request.path} (this is a "
-                             "serving-only server: /v2/..., /predict/{model}, /metrics, "
-                             "/api/v1/health)", None, None, None)
+        if "monitoring" in vars(self.client):  # only if this process used it
+            self.client.monitoring.close()
 
     # -- /metrics ----------------------------------------------------------------------
     async def _metrics(self, request: Request) -> None:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         if request.method not in ("GET", "HEAD"):
-            await self._envelope(request, 405, "method_not_allowed",
-                                 f"method not allowed: {request.method} /metrics", None,
-                                 [(b"allow", b"GET")], None)
+            await predict_routes.envelope(request, 405, "method_not_allowed",
+                                          f"method not allowed: {request.method} /metrics",
+                                          None, [(b"allow", b"GET")])
             return
         body = generate_latest(self.metrics.registry)
         await request.respond(200, body, content_type=CONTENT_TYPE_LATEST.encode())
 
 
-def install_serving(app: FastAPI, settings: Settings, serve: list[Any] | None = None, *,
-                    serving_only: bool = False, defaults: dict[str, Any] | None = None,
-                    feature_lookup: Any = None) -> ModelRuntime:
+def install_serving(app: FastAPI, client: Client, serve: list[Any] | None = None, *,
+                    serving_only: bool = False,
+                    defaults: dict[str, Any] | None = None) -> ModelRuntime:
     """Put the serving layer in front of ``app`` (call it after the other middleware, so
     it is the outermost) and return its runtime, also kept as ``app.state.serving``.
 
+    ``client`` is the app's one wiring: the runtime fetches models through its model
+    cache, enriches requests through its feature store and logs to its monitoring.
     ``serve`` lists model URIs (or :class:`ServeSpec` / dicts); ``defaults`` are
     :class:`ServeSpec` fields for plain URIs. Prometheus collectors go into
     ``app.state.metrics_registry`` (created here if absent), which ``/metrics`` exposes.
     """
-    from modelplane.client import Client
+    from modelplane.serving.features import feature_lookup_factory
+    from modelplane.serving.predlog import ServingLog
+    from modelplane.serving.workershare import from_env
 
+    settings = client.settings
     registry = getattr(app.state, "metrics_registry", None)
     metrics = ServingMetrics(registry)
     app.state.metrics_registry = metrics.registry
-    from modelplane.serving.workershare import from_env
-
     workers = from_env()  # --workers N: /metrics answers for every worker
     if workers is not None:
         metrics.share(workers)
     specs = [ServeSpec.of(s, **(defaults or {})) for s in serve or []]
-    runtime = ModelRuntime(specs, client=Client(settings), metrics=metrics,
-                           poll_seconds=getattr(settings, "serving_poll_seconds", None),
-                           feature_lookup=feature_lookup)
-    runtime.predlog.enabled = settings.prediction_log
+    predlog = ServingLog(lambda: client.monitoring, settings,
+                         enabled=settings.prediction_log,
+                         process=settings.prediction_log_process)
+    runtime = ModelRuntime(specs, models=client.models, metrics=metrics,
+                           poll_seconds=settings.serving_poll_seconds,
+                           feature_lookup=feature_lookup_factory(lambda: client.features),
+                           predlog=predlog)
     if specs and settings.prediction_log:
-        _monitoring_gauges(metrics, runtime, [spec.name for spec in specs])
+        _monitoring_gauges(metrics, client, [spec.name for spec in specs])
     app.state.serving = runtime
     deployments = None
     if not serving_only:  # the full server also serves every deployment in the database
         from modelplane.deployments.router import DeploymentRouter
 
-        deployments = DeploymentRouter(runtime, poll_seconds=settings.deployment_poll_seconds,
+        deployments = DeploymentRouter(runtime, client.deployments,
+                                       poll_seconds=settings.deployment_poll_seconds,
                                        defaults=defaults, registry=metrics.registry)
     app.state.deployments = deployments
-    options: dict[str, Any] = {"runtime": runtime, "metrics": metrics,
+    options: dict[str, Any] = {"runtime": runtime, "metrics": metrics, "client": client,
                                "max_bytes": settings.max_request_bytes,
-                               "serving_only": serving_only, "deployments": deployments,
+                               "deployments": deployments,
                                "alert_interval": 0.0 if serving_only
                                else settings.alert_interval_seconds}
     app.state.serving_layer = options
@@ -354,8 +244,7 @@ def install_serving(app: FastAPI, settings: Settings, serve: list[Any] | None = 
     return runtime
 
 
-def _monitoring_gauges(metrics: ServingMetrics, runtime: ModelRuntime,
-                       models: list[str]) -> None:
+def _monitoring_gauges(metrics: ServingMetrics, client: Client, models: list[str]) -> None:
     """Drift share, per-column scores, label metrics, latency and error rate of the
     served models over the last hour, as Prometheus gauges computed at each scrape."""
     from modelplane.monitoring.report import MonitoringCollector
@@ -366,7 +255,7 @@ def _monitoring_gauges(metrics: ServingMetrics, runtime: ModelRuntime,
 
         def collect(self) -> Any:
             try:
-                self.service = runtime.client.monitoring
+                self.service = client.monitoring
                 yield from super().collect()
             except Exception:  # a scrape never fails because of monitoring
                 log.warning("monitoring gauges unavailable", exc_info=True)

@@ -1,4 +1,6 @@
-"""One rank of a distributed step, started by torchrun (see ``torchrun.py``)."""
+"""One rank of a distributed step, started by torchrun (see
+``modelplane.pipelines.executors.torchrun``). It builds a client on the settings torchrun
+passes in its environment; its step services are what the step uses."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import sys
 
 
 def main(payload_digest: str) -> int:
-    from modelplane.artifacts.store import get_artifact_store
+    from modelplane.client import Client
     from modelplane.pipelines.executors.subprocess import _HEADER
 
-    store = get_artifact_store()
+    client = Client()
+    store = client.artifacts
     data = store.get_bytes(payload_digest)
     n_header, _n_body = _HEADER.unpack(data[:_HEADER.size])
     header = json.loads(data[_HEADER.size:_HEADER.size + n_header])
@@ -23,13 +26,11 @@ def main(payload_digest: str) -> int:
     from modelplane.pipelines.executors.base import execute_task
     from modelplane.pipelines.executors.distributed import DistributedContext, process_group
     from modelplane.pipelines.executors.torchrun import checkpoint_scope, result_scope
-    from modelplane.pipelines.sql import SqlPipelineRunStore
-    from modelplane.store.db import get_database
 
     task = cloudpickle.loads(data[_HEADER.size + n_header:])
     spec = task.step.distributed
     rank = int(os.environ.get("RANK", "0"))
-    run_store = SqlPipelineRunStore(get_database())
+    run_store = client.pipeline_runs
     with process_group(spec.backend, spec.threads_per_rank) as (backend, device):
         ctx = DistributedContext(
             rank=rank, local_rank=int(os.environ.get("LOCAL_RANK", "0")),
@@ -37,8 +38,8 @@ def main(payload_digest: str) -> int:
             device=device, bf16=spec.bf16, attempt=task.attempt,
             scope=checkpoint_scope(task.pipeline_run_id, task.node), store=store,
             run_store=run_store)
-        result = execute_task(task, store, call=lambda fn, kw: fn(ctx, **kw),
-                              store_outputs=rank == 0)
+        result = execute_task(task, store, services=lambda: client.step_services,
+                              call=lambda fn, kw: fn(ctx, **kw), store_outputs=rank == 0)
     if rank == 0:
         record = {"outputs": {k: v.to_dict() for k, v in (result.outputs or {}).items()},
                   "tracking_run_id": result.tracking_run_id, "error": result.error,
