@@ -186,12 +186,16 @@ class Client:
     def monitoring(self) -> MonitoringService:
         """Monitoring, with the alert actions that act on this client's deployments
         (rollback_deployment, fail_canary_gate) and pipelines (start_pipeline)."""
+        return self.monitoring_service()
+
+    def monitoring_service(self, *, actions: bool = True) -> MonitoringService:
+        """A new monitoring service on this client's stores; ``actions=False`` leaves
+        out the deployment and pipeline actions (the prediction log's writer process
+        only writes rows)."""
         self._embedded_only("monitoring")
-        from modelplane.deployments.actions import register_actions
         from modelplane.monitoring.service import MonitoringService
         from modelplane.monitoring.sql import SqlPredictionStore, SqlReferenceStore, SqlRuleStore
         from modelplane.monitoring.store import PredictionStore
-        from modelplane.pipelines.actions import register_pipeline_actions
 
         db = self.database
         in_db = SqlPredictionStore(db)
@@ -202,8 +206,12 @@ class Client:
             predictions = ParquetPredictionStore(in_db, self.artifacts)
         service = MonitoringService(predictions, SqlReferenceStore(db), SqlRuleStore(db),
                                     registry=self.registry, tracking=self.tracking)
-        register_actions(service.actions, lambda: self.deployments)
-        register_pipeline_actions(service.actions, lambda: self.pipelines)
+        if actions:
+            from modelplane.deployments.actions import register_actions
+            from modelplane.pipelines.actions import register_pipeline_actions
+
+            register_actions(service.actions, lambda: self.deployments)
+            register_pipeline_actions(service.actions, lambda: self.pipelines)
         return service
 
     @cached_property

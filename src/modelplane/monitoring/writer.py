@@ -4,7 +4,7 @@ Writing a prediction (splitting a request into rows, JSON, the SQL insert, the h
 buckets, the binned drift counts) costs tens of microseconds of Python per row. Done on a
 thread of the serving process it competes for the GIL with the event loop, and at high
 request rates that halves throughput. :class:`ProcessSink` moves it into a child process
-(``python -m modelplane.monitoring.writer``): the serving process only appends each
+(``python -m modelplane.workers.predlog_writer``): the serving process only appends each
 answer to the logger's bounded buffer (see ``proclog``; a JSON request and its JSON
 answer go as they are), and the logger's thread hands each buffer to the child's stdin.
 The child turns it into rows (``rows.LogBatch``), writes them with
@@ -25,11 +25,8 @@ and SIGTERM, so a stopping server can still hand over what it holds.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -39,7 +36,7 @@ from typing import IO, Any
 
 import orjson
 
-__all__ = ["ProcessSink", "main"]
+__all__ = ["NICENESS", "ProcessSink", "receive", "receive_bytes", "send"]
 
 log = logging.getLogger("modelplane.monitoring")
 
@@ -185,7 +182,7 @@ class ProcessSink:
         self._stop(kill=True)
         self._pending = b""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modelplane.monitoring.writer"],
+            [sys.executable, "-m", "modelplane.workers.predlog_writer"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         assert proc.stdin is not None and proc.stdout is not None
         _widen(proc.stdin)
@@ -229,63 +226,3 @@ class ProcessSink:
         """Let the child finish and leave (it exits when its stdin closes)."""
         with self._lock:
             self._stop(timeout=timeout)
-
-
-# -- the child -------------------------------------------------------------------------------
-
-
-def main() -> int:
-    """The child's loop: read frames from stdin, write them, answer on stdout."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(NICENESS)  # background work: the serving process comes first for the CPU
-    inp = sys.stdin.buffer
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stray prints go to stderr, never into the frames
-    try:
-        first = receive(inp)
-    except EOFError:
-        return 0
-    from modelplane.client import Client
-    from modelplane.core.config import Settings
-    from modelplane.monitoring.rows import LogBatch
-
-    try:
-        client = Client(Settings(**first["settings"]))
-        service = client.monitoring
-    except Exception as exc:
-        send(out, {"ready": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
-        return 1
-    # each batch allocates thousands of short-lived rows and no cycles: leave what is
-    # loaded out of the collector's reach and let it run rarely
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 50)
-    send(out, {"ready": True, "pid": os.getpid()})
-    generation = None
-    while True:
-        try:
-            frame = receive(inp)
-            body = receive_bytes(inp)
-        except EOFError:
-            break
-        if frame.get("gen") != generation:
-            generation = frame.get("gen")
-            service.forget_references()
-        try:
-            batch = LogBatch()
-            rejected = batch.add_wire(body, frame.get("keys", []))
-            dropped = {(str(m), int(v)): int(n) for m, v, n in frame.get("dropped", [])}
-            service.write_rows(batch, dropped)
-            reply: dict[str, Any] = {"seq": frame["seq"], "rejected": rejected}
-        except Exception as exc:
-            log.warning("prediction log writer: a batch failed: %s", exc)
-            reply = {"seq": frame.get("seq"), "error": f"{type(exc).__name__}: {exc}"[:500]}
-        send(out, reply)
-    service.close()
-    return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    sys.exit(main())
