@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
     from modelplane.server.routes import artifacts
 
     app.include_router(artifacts.router, prefix=API_PREFIX)
+    from modelplane.server.mlflow import router as mlflow_router
+
+    app.include_router(mlflow_router)  # MLflow's REST API, /api/2.0/mlflow/ (docs/mlflow.md)
 
     # Outermost first: the request id is set before anything can fail.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
