@@ -165,7 +165,14 @@ def _load_sklearn(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> Loade
     file = _file(path, conf.get("pickled_model", "model.pkl"), "pickled model")
     if conf.get("serialization_format") == "skops":
         skops_io = require("skops.io", "sklearn")
-        model = skops_io.load(file, trusted=skops_io.get_untrusted_types(file=file))
+        trusted = list(conf.get("skops_trusted_types") or [])
+        try:  # only the types skops trusts, and those the model's author declared
+            model = skops_io.load(file, trusted=trusted)
+        except Exception as exc:
+            if type(exc).__name__ != "UntrustedTypesFoundException":
+                raise
+            raise InvalidStateError(f"the skops model holds types nobody declared trusted: "
+                                    f"{exc}", details={"field": "skops_trusted_types"}) from None
     else:
         import cloudpickle
 

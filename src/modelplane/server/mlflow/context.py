@@ -147,7 +147,7 @@ class MlflowContext:
                    for f in files if f.path != DESCRIPTOR]
         entries.append({"path": f"model/{DESCRIPTOR}",
                         "digest": self.artifacts.put_bytes(descriptor), "size": len(descriptor)})
-        entries.sort(key=lambda e: e["path"])
+        entries.sort(key=lambda e: str(e["path"]))
         tree = {"format": TREE_FORMAT, "files": entries}
         digest = self.artifacts.put_bytes(json.dumps(tree, sort_keys=True).encode())
         run = self.tracking.get_run(run_id or made_by) if (run_id or made_by) else None

@@ -31,12 +31,26 @@ from modelplane.core.filters import (
     parse_filter,
     parse_order_by,
 )
-from modelplane.server.mlflow.convert import STAGE_FROM_MLFLOW, STATUS_FROM_MLFLOW
+from modelplane.server.mlflow.convert import (
+    MODEL_STATUS_TO_MLFLOW,
+    STAGE_FROM_MLFLOW,
+    STATUS_FROM_MLFLOW,
+)
 from modelplane.server.mlflow.errors import not_supported
 from modelplane.tracking.entities import Experiment
+from modelplane.tracking.logged_models import LoggedModel
 
-__all__ = ["experiment_matches", "experiment_sort_key", "model_filter", "model_order",
-           "run_filter", "run_order", "version_filter", "version_order"]
+__all__ = [
+    "experiment_matches",
+    "experiment_sort_key",
+    "logged_model_matches",
+    "model_filter",
+    "model_order",
+    "run_filter",
+    "run_order",
+    "version_filter",
+    "version_order",
+]
 
 _RUNS = FilterSchema(
     keyed={"metrics": "number", "params": "string", "tags": "string", "datasets": "string"},
@@ -102,8 +116,12 @@ def _run_comparison(comp: Comparison) -> Expr:
 
 
 def _registry_comparison(comp: Comparison) -> Expr:
+    """MLflow's registry counts a model without the tag as unequal to any value (the
+    client excludes prompts with ``tags.`mlflow.prompt.is_prompt` != 'true'``)."""
     field = comp.field
     if field.prefix != ATTRIBUTES:
+        if comp.op in ("!=", "not in", "not like", "not ilike"):
+            return Or((comp, Comparison(field, "is null", None)))
         return comp
     if field.key == "source_path":
         raise not_supported("searching model versions by source_path")
@@ -186,19 +204,43 @@ def _experiment_value(exp: Experiment, field: Field, public_id: str) -> Any:
             "last_update_time": exp.updated_at}[field.key]
 
 
-def experiment_matches(text: str | None) -> Callable[[Experiment, str], bool]:
-    """A predicate ``(experiment, public id) -> bool`` for an MLflow experiment filter."""
-    expr = parse_filter(text, _EXPERIMENTS)
+def _matcher(text: str | None, schema: FilterSchema,
+             value: Callable[[Any, Field], Any]) -> Callable[[Any], bool]:
+    expr = parse_filter(text, schema)
 
-    def test(node: Expr, exp: Experiment, eid: str) -> bool:
+    def test(node: Expr, record: Any) -> bool:
         if isinstance(node, Comparison):
-            return _compare(node.op, _experiment_value(exp, node.field, eid), node.value)
+            return _compare(node.op, value(record, node.field), node.value)
         if isinstance(node, Not):
-            return not test(node.item, exp, eid)
-        results = (test(item, exp, eid) for item in node.items)
+            return not test(node.item, record)
+        results = (test(item, record) for item in node.items)
         return all(results) if isinstance(node, And) else any(results)
 
-    return (lambda exp, eid: True) if expr is None else (lambda exp, eid: test(expr, exp, eid))
+    return (lambda record: True) if expr is None else (lambda record: test(expr, record))
+
+
+def experiment_matches(text: str | None) -> Callable[[Experiment], bool]:
+    """A predicate on experiments for an MLflow experiment filter."""
+    return _matcher(text, _EXPERIMENTS, lambda e, f: _experiment_value(e, f, e.id))
+
+
+_LOGGED = FilterSchema(keyed={"tags": "string", "params": "string"}, attributes={
+    "name": "string", "model_id": "string", "model_type": "string", "status": "string",
+    "source_run_id": "string", "creation_timestamp": "time", "last_updated_timestamp": "time"})
+
+
+def _logged_value(model: LoggedModel, field: Field) -> Any:
+    if field.prefix != ATTRIBUTES:
+        return (model.tags if field.prefix == "tags" else model.params).get(field.key)
+    return {"name": model.name, "model_id": model.id, "model_type": model.model_type,
+            "status": MODEL_STATUS_TO_MLFLOW[model.status], "source_run_id": model.run_id,
+            "creation_timestamp": model.created_at,
+            "last_updated_timestamp": model.updated_at}[field.key]
+
+
+def logged_model_matches(text: str | None) -> Callable[[LoggedModel], bool]:
+    """A predicate on logged models (attributes, ``tags.*``, ``params.*``)."""
+    return _matcher(text, _LOGGED, _logged_value)
 
 
 def experiment_sort_key(items: list[str] | None) -> list[tuple[str, bool]]:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from modelplane.core.errors import InvalidArgumentError
+from modelplane.server.mlflow import filters
 from modelplane.server.mlflow.context import Target
 from modelplane.server.mlflow.convert import logged_model_json
 from modelplane.server.mlflow.deps import ContextDep
@@ -46,12 +47,13 @@ def create(body: LoggedModelCreateIn, ctx: ContextDep) -> Json:
 
 @router.post("/logged-models/search")
 def search(body: SearchLoggedModelsIn, ctx: ContextDep) -> Json:
-    if body.filter:
-        raise InvalidArgumentError("filtering logged models is not supported; search by "
-                                   "experiment_ids", details={"field": "filter"})
+    """Newest first; the filter (``name = 'model'``, ``tags.k = 'v'``...) is evaluated on
+    the experiments' logged models."""
     ids = [ctx.experiment(e).id for e in body.experiment_ids] or None
     start = int(body.page_token) if body.page_token and body.page_token.isdigit() else 0
-    found = ctx.logged.search(ids, limit=body.max_results + 1, offset=start)
+    match = filters.logged_model_matches(body.filter)
+    found = [m for m in ctx.logged.search(ids, limit=100_000) if match(m)]
+    found = found[start:start + body.max_results + 1]
     out: Json = {"models": [logged_model_json(m) for m in found[:body.max_results]]}
     if len(found) > body.max_results:
         out["next_page_token"] = str(start + body.max_results)

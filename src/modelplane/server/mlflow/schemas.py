@@ -20,6 +20,7 @@ class MetricIn(_Body):
     value: float
     timestamp: int | None = None
     step: int = 0
+    model_id: str | None = None
 
 
 class ExperimentCreateIn(_Body):

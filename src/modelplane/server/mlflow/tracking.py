@@ -22,6 +22,7 @@ from modelplane.server.mlflow.convert import (
     STATUS_FROM_MLFLOW,
     experiment_json,
     metric_json,
+    ms,
     run_artifact_uri,
     run_info,
     run_json,
@@ -39,6 +40,7 @@ from modelplane.server.mlflow.schemas import (
     LogMetricIn,
     LogOutputsIn,
     LogParamIn,
+    MetricIn,
     RunCreateIn,
     RunIdIn,
     RunUpdateIn,
@@ -100,7 +102,7 @@ def _search_experiments(body: SearchExperimentsIn, ctx: MlflowContext) -> Json:
     include_deleted, only = _view(body.view_type)
     match = filters.experiment_matches(body.filter)
     found = [e for e in ctx.tracking.list_experiments(include_deleted=include_deleted)
-             if (only is None or e.lifecycle == only) and match(e, e.id)]
+             if (only is None or e.lifecycle == only) and match(e)]
     for key, descending in reversed(filters.experiment_sort_key(body.order_by)):
         found.sort(key=lambda e, k=key: filters.experiment_attribute(e, k, e.id),  # type: ignore[misc]
                    reverse=descending)
@@ -250,12 +252,26 @@ def delete_tag(body: DeleteTagIn, ctx: ContextDep) -> Json:
 @router.post("/runs/log-batch")
 def log_batch(body: LogBatchIn, ctx: ContextDep) -> Json:
     now = utcnow()
-    metrics = [(m.key, m.value, m.step, from_ms(m.timestamp) or now) for m in body.metrics]
+    metrics = [(m.key, m.value, m.step, from_ms(m.timestamp) or now)
+               for m in _new_points(ctx, body.id, body.metrics)]
     tags = {t.key: t.value for t in body.tags}
     if _NAME_TAG in tags:
         ctx.tracking.rename_run(body.id, tags.pop(_NAME_TAG))
     ctx.tracking.log_batch(body.id, metrics, {p.key: p.value for p in body.params}, tags)
     return {}
+
+
+def _new_points(ctx: MlflowContext, run_id: str, metrics: list[MetricIn]) -> list[MetricIn]:
+    """``metrics`` less the points a run already holds that are sent again to link them
+    to a logged model (MLflow 3's ``log_model`` does that; MLflow's store keeps a point
+    once)."""
+    linked = {m.key for m in metrics if m.model_id}
+    if not linked:
+        return metrics
+    held = {(p.key, p.step, ms(p.timestamp), p.value) for key in linked
+            for p in ctx.tracking.metric_history(run_id, key)}
+    return [m for m in metrics if not m.model_id
+            or (m.key, m.step, m.timestamp, m.value) not in held]
 
 
 @router.post("/runs/log-inputs")
