@@ -11,14 +11,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
-from modelplane.artifacts.store import TREE_FORMAT, ArtifactStore, validate_relative_path
+from modelplane.artifacts.store import ArtifactStore, validate_relative_path
 from modelplane.core.errors import InvalidArgumentError, NotFoundError
 from modelplane.flavors import mlflow as mlflow_flavor
-from modelplane.flavors.base import DESCRIPTOR, FORMAT_VERSION
+from modelplane.migrate_mlflow.versions import FileEntry, register_files
 from modelplane.registry.entities import ModelVersion
 from modelplane.registry.service import RegistryService
 from modelplane.server.mlflow.convert import VERSIONS_ROOT
@@ -30,13 +28,6 @@ from modelplane.tracking.service import TrackingService
 __all__ = ["FileEntry", "MlflowContext", "Target"]
 
 DEFAULT_ID = "0"
-
-
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    path: str
-    digest: str
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,42 +126,7 @@ class MlflowContext:
     def register(self, name: str, source: str, *, run_id: str | None, model_id: str | None,
                  tags: dict[str, str], description: str, actor: str) -> ModelVersion:
         files, made_by = self.source_files(source, model_id)
-        mlmodel = next((f for f in files if f.path == mlflow_flavor.MLMODEL), None)
-        if mlmodel is None:
-            raise InvalidArgumentError(f"{source} holds no MLmodel file: it is not an MLflow "
-                                       "model", details={"field": "source"})
-        meta = mlflow_flavor.describe(None, mlflow_flavor.read_mlmodel(
-            self.artifacts.get_bytes(mlmodel.digest)))
-        meta.input_example = self._example(files, meta.extra)
-        descriptor = json.dumps({"format_version": FORMAT_VERSION, **meta.to_dict()}).encode()
-        entries = [{"path": f"model/{f.path}", "digest": f.digest, "size": f.size}
-                   for f in files if f.path != DESCRIPTOR]
-        entries.append({"path": f"model/{DESCRIPTOR}",
-                        "digest": self.artifacts.put_bytes(descriptor), "size": len(descriptor)})
-        entries.sort(key=lambda e: str(e["path"]))
-        tree = {"format": TREE_FORMAT, "files": entries}
-        digest = self.artifacts.put_bytes(json.dumps(tree, sort_keys=True).encode())
-        run = self.tracking.get_run(run_id or made_by) if (run_id or made_by) else None
-        model_meta: dict[str, Any] = {
-            **meta.to_dict(), "pickle": bool(meta.extra.get("pickle")),
-            "mlflow": {"source": source, "model_id": model_id or meta.extra.get("model_id")}}
-        return self.registry.create_version(
-            name, artifact_digest=digest, flavor="mlflow", size=sum(f.size for f in files),
-            run_id=run.id if run else None, signature=model_meta["signature"],
-            input_example=meta.input_example, metrics=dict(run.metrics) if run else {},
-            model_meta=model_meta, code_commit=run.code_commit if run else None,
-            code_dirty=run.code_dirty if run else None, description=description, tags=tags,
-            actor=actor or (run.user if run else ""))
-
-    def _example(self, files: list[FileEntry], extra: dict[str, Any]) -> Any:
-        conf_name = "input_example.json"
-        entry = next((f for f in files if f.path == conf_name), None)
-        if entry is None:
-            return None
-        try:
-            data = json.loads(self.artifacts.get_bytes(entry.digest))
-        except ValueError:
-            return None
-        if isinstance(data, dict) and "columns" in data and "data" in data:
-            return [dict(zip(data["columns"], row, strict=False)) for row in data["data"]][:10]
-        return None
+        return register_files(self.tracking, self.registry, self.artifacts, name, files,
+                              source=source, run_id=run_id or made_by or None,
+                              mlflow={"model_id": model_id} if model_id else None,
+                              tags=tags, description=description, actor=actor)
