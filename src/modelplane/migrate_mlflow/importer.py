@@ -87,10 +87,12 @@ class MlflowImporter:
             tags.pop("mlflow.runName", None)
             new = {k: v for k, v in params.items() if k not in existing.params}
             conflicting = [k for k, v in params.items() if existing.params.get(k, v) != v]
-            self.skipped["params that differ in modelplane"] += len(conflicting)
+            if conflicting:
+                self.skipped["params that differ in modelplane"] += len(conflicting)
             self.tracking.log_batch(info["run_id"], (), new,
                                     {k: v for k, v in tags.items() if existing.tags.get(k) != v})
-            self.added["params"] += len(new)
+            if new:
+                self.added["params"] += len(new)
         self._metrics(info["run_id"], [m["key"] for m in body.get("metrics", [])])
         self._inputs(info["run_id"], data.get("inputs", {}).get("dataset_inputs", []))
         self._files(info["run_id"], info.get("artifact_uri") or "")
