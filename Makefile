@@ -30,7 +30,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-all
 	$(BIN)/modelplane quickstart
 
-test: $(VENV)/.installed-dev
+.venv-mlflow/.requirements: tests/mlflow-requirements.txt | $(VENV)/.installed-dev
+	$(BIN)/python tests/mlflow_env.py  # the real mlflow client, in a venv of its own
+
+test: $(VENV)/.installed-dev .venv-mlflow/.requirements
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

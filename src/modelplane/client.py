@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modelplane.registry.service import RegistryService
     from modelplane.remote.http import RemoteTransport
     from modelplane.store.db import Database
+    from modelplane.tracking.logged_models import SqlLoggedModelStore
     from modelplane.tracking.run import ActiveRun
     from modelplane.tracking.service import TrackingService
 
@@ -129,6 +130,14 @@ class Client:
             from modelplane.remote.unavailable import not_available
 
             raise not_available(capability)
+
+    @cached_property
+    def logged_models(self) -> SqlLoggedModelStore:
+        """MLflow 3's logged models (what the MLflow REST API records for ``log_model``)."""
+        self._embedded_only("logged models")
+        from modelplane.tracking.logged_models import SqlLoggedModelStore
+
+        return SqlLoggedModelStore(self.database)
 
     @cached_property
     def models(self) -> ModelFiles:

@@ -8,6 +8,7 @@ are those of ``docs/architecture.md``::
     client.py fluent.py                        the composition root
     remote/                                    REST-backed stores for the client
     serving/ monitoring/ pipelines/ deployments/   runtime capabilities
+    migrate_mlflow/                            (importing history from MLflow)
     registry/ tracking/ features/              the catalogue
     store/ artifacts/ flavors/ data/           storage, model formats, shared data helpers
     core/                                      settings, errors, ids, time
@@ -32,7 +33,7 @@ FLOORS: dict[str, int] = {
     "__about__": 0, "core": 0,
     "store": 1, "artifacts": 1, "flavors": 1, "data": 1,
     "registry": 2, "tracking": 2, "features": 2,
-    "serving": 3, "monitoring": 3, "pipelines": 3, "deployments": 3,
+    "serving": 3, "monitoring": 3, "pipelines": 3, "deployments": 3, "migrate_mlflow": 3,
     "remote": 4,
     "client": 5, "fluent": 5,
     "server": 6, "cli": 6, "workers": 6, "__main__": 6, "__init__": 6,

@@ -187,3 +187,29 @@ def delete(name: str,
     else:
         service.delete_version(name, version, force=force, actor=_actor(actor))
         typer.echo(f"deleted {name} version {version}")
+
+
+@app.command("import")
+def import_model(path: str, name: Annotated[str, typer.Option("--name", help="The "
+                 "registered model to add a version to.")],
+                 actor: ActorOpt = None) -> None:
+    """Register an MLflow model folder (MLmodel with sklearn, xgboost, lightgbm, pytorch,
+    onnx or python_function) as a new version; it loads and serves like a native one."""
+    from pathlib import Path
+
+    from modelplane.client import Client
+    from modelplane.core.errors import NotFoundError
+    from modelplane.migrate_mlflow.versions import FileEntry, register_files
+
+    folder = Path(path)
+    if not (folder / "MLmodel").is_file():
+        raise NotFoundError(f"{path} is not an MLflow model folder (no MLmodel file)",
+                            details={"field": "path"})
+    client = Client()
+    files = [FileEntry(p.relative_to(folder).as_posix(), client.artifacts.put_file(p),
+                       p.stat().st_size) for p in sorted(folder.rglob("*")) if p.is_file()]
+    version = register_files(client.tracking, client.registry, client.artifacts, name, files,
+                             source=str(folder.resolve()), run_id=None, actor=_actor(actor))
+    pickle = " (pickle-based: loading it runs code from the file)" \
+        if version.model_meta.get("pickle") else ""
+    typer.echo(f"registered {version.uri}{pickle}")

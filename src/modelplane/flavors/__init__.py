@@ -49,6 +49,7 @@ _FLAVORS = {
     "lightgbm": "modelplane.flavors.lightgbm",
     "sklearn": "modelplane.flavors.sklearn",
     "python": "modelplane.flavors.python",
+    "mlflow": "modelplane.flavors.mlflow",  # loads MLflow model folders; saves nothing
 }
 
 

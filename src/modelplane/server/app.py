@@ -78,4 +78,7 @@ def _include_catalogue(app: FastAPI) -> None:
     for module in (registry, tracking, features, monitoring, pipelines, deployments,
                    artifacts):
         app.include_router(module.router, prefix=API_PREFIX)
+    from modelplane.server.mlflow import router as mlflow_router
+
+    app.include_router(mlflow_router)  # MLflow's REST API, /api/2.0/mlflow/ (docs/mlflow.md)
     install_ui(app)

@@ -11,12 +11,14 @@ from modelplane.store import (
     tables,
     tables_deployments,
     tables_features,
+    tables_logged_models,
     tables_monitoring,
     tables_pipelines,
 )
 from modelplane.store.tables import metadata
 
 __all__ = [
-    "metadata", "tables", "tables_deployments", "tables_features", "tables_monitoring",
+    "metadata", "tables", "tables_deployments", "tables_features", "tables_logged_models",
+    "tables_monitoring",
     "tables_pipelines",
 ]

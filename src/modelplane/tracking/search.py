@@ -29,6 +29,7 @@ RUN_FILTER_SCHEMA = FilterSchema(
         "id": "string", "run_id": "string", "name": "string", "status": "string",
         "start_time": "time", "end_time": "time", "experiment_id": "string",
         "parent_run_id": "string", "user": "string", "code_commit": "string",
+        "lifecycle": "string",
     },
     aliases={"run": "attributes"},
 )

@@ -185,9 +185,11 @@ class TrackingService:
     def start_run(self, experiment: str = DEFAULT_EXPERIMENT, *, name: str | None = None,
                   params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
                   parent_run_id: str | None = None, source: str | None = None,
-                  record_code_version: bool = True, origin: RunOrigin | None = None) -> Run:
+                  record_code_version: bool = True, origin: RunOrigin | None = None,
+                  start_time: datetime | None = None) -> Run:
         """``origin`` (default: this process, user, host and code version) says where the
-        run executes; a server starting a run for a remote client passes the client's."""
+        run executes; a server starting a run for a remote client passes the client's
+        (and ``start_time`` when the client gave one)."""
         exp = self.get_or_create_experiment(experiment)
         if parent_run_id is not None:
             self.store.get_run(parent_run_id)
@@ -197,7 +199,8 @@ class TrackingService:
             origin = RunOrigin(_user(), socket.gethostname(), os.getpid(), commit, dirty)
             source = _source() if source is None else source
         run = Run(id=run_id, experiment_id=exp.id, name=_check_name("run", name or run_id[-8:]),
-                  status="running", lifecycle="active", start_time=utcnow(), end_time=None,
+                  status="running", lifecycle="active",
+                  start_time=utcnow() if start_time is None else as_utc(start_time), end_time=None,
                   parent_run_id=parent_run_id, user=origin.user, host=origin.host,
                   pid=origin.pid, source=source or "", code_commit=origin.code_commit,
                   code_dirty=origin.code_dirty, params=_str_map("param", params),
@@ -207,12 +210,29 @@ class TrackingService:
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
 
-    def end_run(self, run_id: str, status: str = "finished") -> Run:
+    def end_run(self, run_id: str, status: str = "finished",
+                end_time: datetime | None = None) -> Run:
         if status not in TERMINAL_STATUSES:
             raise InvalidArgumentError(
                 f"invalid run status {status!r}: expected one of {', '.join(TERMINAL_STATUSES)}",
                 details={"field": "status", "expected": list(TERMINAL_STATUSES)})
-        return self.store.update_run(run_id, status=status, end_time=utcnow())
+        end = utcnow() if end_time is None else as_utc(end_time)
+        return self.store.update_run(run_id, status=status, end_time=end)
+
+    def import_run(self, run: Run) -> Run:
+        """Record a run made elsewhere (an MLflow import) as it is: its id, times, status,
+        params and tags, checked as ``start_run`` checks them."""
+        if not re.fullmatch(r"[0-9a-f]{32}", run.id):
+            raise InvalidArgumentError(f"run id {run.id!r}: expected 32 lowercase hex "
+                                       "characters", details={"field": "run_id"})
+        if run.status not in RUN_STATUSES:
+            raise InvalidArgumentError(f"invalid run status {run.status!r}",
+                                       details={"field": "status"})
+        self.get_experiment(run.experiment_id)
+        _check_name("run", run.name)
+        checked = Run(**{**run.to_dict(), "params": _str_map("param", run.params),
+                         "tags": _str_map("tag", run.tags), "metrics": {}})
+        return self.store.create_run(checked)
 
     def set_status(self, run_id: str, status: str) -> Run:
         if status not in RUN_STATUSES:
@@ -331,6 +351,14 @@ class TrackingService:
                                source=info.source, num_rows=info.num_rows,
                                num_columns=info.num_columns, schema=info.schema,
                                profile=info.profile or {}, created_at=utcnow())
+        return self.store.link_dataset(run_id, record, role)
+
+    def link_dataset_record(self, run_id: str, record: DatasetRecord,
+                            role: str = "train") -> DatasetRecord:
+        """Link a dataset described elsewhere (an MLflow client's ``log_input``)."""
+        check_key("dataset role", role)
+        _check_name("dataset", record.name)
+        self.store.get_run(run_id)
         return self.store.link_dataset(run_id, record, role)
 
     def referenced_digests(self, digests: set[str]) -> set[str]:
