@@ -15,12 +15,12 @@ from typing import Any
 
 from modelplane.artifacts.store import BlobStore
 from modelplane.core.errors import ModelplaneError, NotFoundError
+from modelplane.core.timeutil import from_epoch_ms
 from modelplane.migrate_mlflow.source import MlflowSource
 from modelplane.migrate_mlflow.versions import FileEntry, register_files
 from modelplane.registry.service import RegistryService
 from modelplane.tracking.entities import DatasetRecord, Run, RunArtifact
 from modelplane.tracking.service import TrackingService
-from modelplane.core.timeutil import from_epoch_ms
 
 __all__ = ["MlflowImporter"]
 
