@@ -4,6 +4,7 @@ too) and rebuilt when that file changes. The tests run mlflow code as scripts in
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,15 @@ def mlflow_python() -> Path:
     wanted = REQUIREMENTS.read_text()
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-                   check=True)
-    stamp.write_text(wanted)
+    with open(ROOT / ".venv-mlflow.lock", "w") as lock:  # test workers build it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+            return python
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+                       check=True)
+        stamp.write_text(wanted)
     return python
 
 
