@@ -115,7 +115,8 @@ class Client:
         if self.remote:  # the server applies stage gates and removes deleted artifacts
             from modelplane.remote.registry import RemoteRegistryStore
 
-            return RegistryService(RemoteRegistryStore(self.http), self.artifacts)
+            return RegistryService(RemoteRegistryStore(self.http), self.artifacts,
+                                   verify_artifacts=False)  # the server checks digests
         from modelplane.registry.sql import SqlRegistryStore
 
         return RegistryService(SqlRegistryStore(self.database), self.artifacts,
@@ -255,17 +256,21 @@ class Client:
             self.registry.set_alias(name, alias, version.version)
         return version
 
-    def load_model(self, uri: str, *, format: str | None = None) -> LoadedModel:
+    def load_model(self, uri: str, *, format: str | None = None,
+                   allow_pickle: bool = False) -> LoadedModel:
         """Load ``models:/name:3``, ``models:/name@champion`` or ``models:/name@production``.
 
         The artifact is fetched once into the local cache and verified against its digest.
+        A pickle-stored version loads only with ``allow_pickle=True``, the
+        ``MODELPLANE_ALLOW_PICKLE`` setting, or the model's admin setting.
         """
         from modelplane import flavors
 
         version = self.registry.resolve(uri)
         root = self.materialize(version.artifact_digest)
+        allow_pickle = self.pickle_allowed(version, allow_pickle)
         if format is None:
-            return flavors.load_model(root / "model")
+            return flavors.load_model(root / "model", allow_pickle=allow_pickle)
         if format not in version.model_meta.get("formats", []):
             from modelplane.core.errors import InvalidArgumentError
 
@@ -273,7 +278,14 @@ class Client:
                 f"{uri} has no {format!r} form; it has "
                 f"{', '.join(['native', *version.model_meta.get('formats', [])])}",
                 details={"field": "format"})
-        return flavors.load_model(root / format)
+        return flavors.load_model(root / format, allow_pickle=allow_pickle)
+
+    def pickle_allowed(self, version: ModelVersion, allow_pickle: bool = False) -> bool:
+        """Whether ``version`` may be unpickled here: the caller's opt-in, this process's
+        setting, or the model's admin setting (asked only when the version is a pickle)."""
+        if allow_pickle or self.settings.allow_pickle or not version.pickled:
+            return allow_pickle or self.settings.allow_pickle
+        return self.registry.get_model(version.name).allow_pickle
 
     def materialize(self, digest: str) -> Path:
         """The local folder holding artifact tree ``digest`` (downloaded once, verified)."""

@@ -22,6 +22,9 @@ from modelplane.client import Client
 from modelplane.core.config import Settings
 from tests.integration.conftest import cli, free_port
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 LIMIT = 100_000
 
 

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     prediction_log_process: bool = True  # write the log in a child process (servers)
     alert_interval_seconds: float = 30.0
     deployment_poll_seconds: float = 1.0
+    allow_pickle: bool = False  # load pickle-stored models in this process (runs their code)
 
     @field_validator("home", mode="after")
     @classmethod

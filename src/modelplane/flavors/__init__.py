@@ -6,8 +6,10 @@ imports its library until it saves or loads, so ``import modelplane.flavors`` pu
 none of scikit-learn, XGBoost, LightGBM, torch, onnxruntime or pandas.
 
 ``save_model`` writes a directory: the flavor's files plus ``modelplane.json`` (see
-``base``). ``load_model`` returns a ``LoadedModel`` whose ``predict`` validates input
-against the signature (rules in ``inputs``) and returns numpy arrays.
+``base``), in a format that does not run code when loaded wherever one exists; pickles
+need an explicit opt-in to load (see ``pickles``). ``load_model`` returns a
+``LoadedModel`` whose ``predict`` validates input against the signature (rules in
+``inputs``) and returns numpy arrays.
 """
 
 from __future__ import annotations
@@ -108,11 +110,18 @@ def save_model(
     return meta
 
 
-def load_model(path: str | os.PathLike[str], **options: Any) -> LoadedModel:
+def load_model(
+    path: str | os.PathLike[str], *, allow_pickle: bool = False, **options: Any
+) -> LoadedModel:
     """Load a model saved by ``save_model``; ``options`` are flavor load options
-    (torch: ``device``, ``autocast``; onnx: ``threads``, ``providers``)."""
+    (torch: ``device``, ``autocast``; onnx: ``threads``, ``providers``).
+
+    A model stored as a pickle (``meta.pickled``: the python flavor, estimators skops
+    cannot represent, versions saved before skops) runs code when loaded, so it loads
+    only with ``allow_pickle=True``; otherwise ``PermissionDeniedError`` names the opt-in.
+    """
     meta = read_descriptor(path)
-    return _flavor(meta.flavor).load(Path(path), meta, options)
+    return _flavor(meta.flavor).load(Path(path), meta, options, allow_pickle)
 
 
 def convert_sklearn_to_onnx(

@@ -115,6 +115,8 @@ def load_version(client: Client, version: ModelVersion, *, fmt: str | None = Non
     root = materialize_verified(client, version.artifact_digest)
     path = _model_path(root, version, fmt)
     options = load_options(path, autocast)
+    if client.pickle_allowed(version):  # --allow-pickle, or the model's admin setting
+        options["allow_pickle"] = True  # (also read by a process pool's loader)
     model = flavors.load_model(path, **options)
     predictor = Predictor(model, fast_paths=fast_paths)
     prepared = None

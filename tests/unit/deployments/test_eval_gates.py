@@ -14,6 +14,9 @@ from modelplane.client import Client
 from modelplane.core.errors import InvalidArgumentError, InvalidStateError
 from modelplane.monitoring.alerts import ActionContext, Alert, Rule, run_action
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 
 def _data(seed: int, n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -11,6 +11,9 @@ import pytest
 from modelplane import flavors
 from modelplane.serving.predictors import Predictor, concat, count_rows
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 
 def loaded(model: Any, example: Any, tmp_path: Path, **options: Any) -> flavors.LoadedModel:
     flavors.save_model(model, tmp_path / "m", input_example=example)
