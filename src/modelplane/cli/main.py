@@ -74,6 +74,9 @@ def _register() -> None:
     from modelplane.cli import deploy
 
     app.add_typer(deploy.app, name="deploy")
+    from modelplane.cli import backup
+
+    backup.register(app)
 
 
 _register()
