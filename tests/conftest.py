@@ -48,6 +48,16 @@ def mp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_settings()
 
 
+@pytest.fixture
+def trust_pickles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt this test's process (and the servers it starts) into loading pickle-stored
+    models: for tests that serve small python-flavor models they define themselves."""
+    from modelplane.core.config import reset_settings
+
+    monkeypatch.setenv("MODELPLANE_ALLOW_PICKLE", "true")
+    reset_settings()
+
+
 def _admin_url() -> str:
     return require_server(POSTGRES_ENV, "PostgreSQL")
 

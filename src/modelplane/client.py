@@ -118,7 +118,8 @@ class Client:
         if self.remote:  # the server applies stage gates and removes deleted artifacts
             from modelplane.remote.registry import RemoteRegistryStore
 
-            return RegistryService(RemoteRegistryStore(self.http), self.artifacts)
+            return RegistryService(RemoteRegistryStore(self.http), self.artifacts,
+                                   verify_artifacts=False)  # the server checks digests
         from modelplane.registry.sql import SqlRegistryStore
 
         return RegistryService(SqlRegistryStore(self.database), self.artifacts,
@@ -145,7 +146,8 @@ class Client:
         ``load_model``, ``materialize``, serving and batch inference read through."""
         from modelplane.registry.models import ModelFiles
 
-        return ModelFiles(self.registry, self.artifacts, self.settings.home / "cache" / "models")
+        return ModelFiles(self.registry, self.artifacts, self.settings.home / "cache" / "models",
+                          allow_pickle=self.settings.allow_pickle)
 
     @cached_property
     def model_logger(self) -> ModelLogger:
@@ -282,13 +284,16 @@ class Client:
             run_id, model, name, input_example=input_example, flavor=flavor, onnx=onnx,
             description=description, tags=tags, stage=stage, alias=alias)
 
-    def load_model(self, uri: str, *, format: str | None = None) -> LoadedModel:
+    def load_model(self, uri: str, *, format: str | None = None,
+                   allow_pickle: bool = False) -> LoadedModel:
         """Load ``models:/name:3``, ``models:/name@champion`` or ``models:/name@production``.
 
         The artifact is fetched once into the local cache and every file is checked
-        against the registry's digests on each load.
+        against the registry's digests on each load. A pickle-stored version loads only
+        with ``allow_pickle=True``, the ``MODELPLANE_ALLOW_PICKLE`` setting, or the
+        model's admin setting.
         """
-        return self.models.load(uri, format=format)
+        return self.models.load(uri, format=format, allow_pickle=allow_pickle)
 
     def materialize(self, digest: str) -> Path:
         """The local folder holding artifact tree ``digest`` (downloaded once, verified)."""

@@ -74,6 +74,7 @@ def start_run(experiment: str = "Default", *, name: str | None = None,
     return run
 
 
-def load_model(uri: str, *, format: str | None = None) -> LoadedModel:
-    """Load a registered model by URI: ``models:/name:3``, ``@champion``, ``@production``."""
-    return default_client().load_model(uri, format=format)
+def load_model(uri: str, *, format: str | None = None, allow_pickle: bool = False) -> LoadedModel:
+    """Load a registered model by URI: ``models:/name:3``, ``@champion``, ``@production``.
+    A pickle-stored version (it runs code when loaded) needs ``allow_pickle=True``."""
+    return default_client().load_model(uri, format=format, allow_pickle=allow_pickle)

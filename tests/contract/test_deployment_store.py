@@ -24,6 +24,9 @@ from modelplane.deployments.service import DeploymentService
 from modelplane.deployments.sql import SqlDeploymentStore
 from modelplane.deployments.stats import StatsRecorder, bucket_index
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 
 class Doubler:
     def predict(self, x: Any) -> Any:

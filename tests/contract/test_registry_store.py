@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from modelplane.registry import STAGES, RegistryService
 from modelplane.store.db import Database
 from modelplane.store.tables import model_versions, registered_models, registry_audit
 
-D1, D2, D3 = "1" * 64, "2" * 64, "3" * 64
+BLOBS = (b"weights 1", b"weights 2", b"weights 3")
+D1, D2, D3 = (hashlib.sha256(blob).hexdigest() for blob in BLOBS)
 
 
 @pytest.fixture
@@ -31,7 +33,10 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def artifacts(mp_home: Path) -> ArtifactStore:
-    return ArtifactStore(mp_home / "artifacts")
+    store = ArtifactStore(mp_home / "artifacts")
+    for blob in BLOBS:
+        store.put_bytes(blob)
+    return store
 
 
 @pytest.fixture
@@ -403,15 +408,27 @@ def test_artifacts_go_when_the_last_version_using_them_goes(
 
 
 def test_delete_model_cascades_and_a_new_model_starts_fresh(
-        reg: RegistryService, db: Database) -> None:
+        reg: RegistryService, db: Database, artifacts: ArtifactStore) -> None:
     _versions(reg, "churn", 2)
     reg.set_alias("churn", "champion", 1)
     reg.delete_model("churn")
     with pytest.raises(NotFoundError):
         reg.get_model("churn")
     assert _count(db, model_versions) == 0
+    artifacts.put_bytes(BLOBS[0])  # deleting the model removed its artifact
     assert _versions(reg, "churn", 1) == [1]
     assert [e.action for e in reg.history("churn")] == ["create"]
+
+
+def test_a_version_whose_artifact_is_not_stored_is_refused(
+        reg: RegistryService, db: Database, artifacts: ArtifactStore) -> None:
+    missing = hashlib.sha256(b"never uploaded").hexdigest()
+    with pytest.raises(InvalidArgumentError) as info:
+        reg.create_version("churn", artifact_digest=missing, flavor="sklearn")
+    assert info.value.details["field"] == "artifact_digest" and missing in info.value.message
+    assert _count(db, registered_models) == 0 and _count(db, model_versions) == 0
+    assert reg.create_version("churn", artifact_digest=artifacts.put_bytes(b"never uploaded"),
+                              flavor="sklearn").version == 1
 
 
 def test_a_failed_call_leaves_no_partial_record(

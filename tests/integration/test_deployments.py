@@ -27,6 +27,9 @@ from modelplane.client import Client
 from modelplane.core.config import Settings
 from tests.integration.conftest import cli, free_port
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 EXAMPLE = pd.DataFrame({"a": [1.0], "b": [2.0]})
 
 

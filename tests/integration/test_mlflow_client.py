@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from modelplane.core.errors import PermissionDeniedError
 from tests.integration.conftest import LiveServer, spawn_server, stop_server
 from tests.mlflow_env import mlflow_python
 
@@ -105,9 +106,9 @@ def test_registered_mlflow_model_is_a_modelplane_model(flow: dict[str, Any],
     version = client.registry.get_by_alias("iris-mlflow", "champion")
     assert str(version.version) == flow["alias_version"] == flow["model_version"]
     assert version.flavor == "mlflow" and version.run_id == flow["run_id"]
-    assert version.model_meta["pickle"] is False  # MLflow 3 saves scikit-learn with skops
+    assert version.pickled is False  # MLflow 3 saves scikit-learn with skops
     pickled = client.registry.get_latest_version("iris-pickle")
-    assert pickled.model_meta["pickle"] is True  # serialization_format="cloudpickle"
+    assert pickled.pickled is True  # serialization_format="cloudpickle"
     assert pickled.model_meta["extra"]["mlflow_conf"]["serialization_format"] == "cloudpickle"
     assert version.model_meta["extra"]["mlflow_flavor"] == "sklearn"
     assert version.signature["inputs"][0]["name"] == "sepal length (cm)"
@@ -122,8 +123,10 @@ def test_registered_mlflow_model_is_a_modelplane_model(flow: dict[str, Any],
     assert client.load_model("models:/iris-mlflow@champion").predict(X).tolist() == \
         flow["expected"]
     assert flow["predicted"] == flow["expected"]
-    assert client.load_model(f"models:/iris-pickle:{pickled.version}").predict(X).tolist() \
-        == flow["expected"]
+    with pytest.raises(PermissionDeniedError, match="allow_pickle"):  # a cloudpickle model
+        client.load_model(f"models:/iris-pickle:{pickled.version}")
+    assert client.load_model(f"models:/iris-pickle:{pickled.version}", allow_pickle=True
+                             ).predict(X).tolist() == flow["expected"]
 
 
 def test_native_model_loads_in_mlflow(flow: dict[str, Any]) -> None:

@@ -10,8 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.integration.conftest import LiveServer
+
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
 
 API = "/api/v1/monitoring"
 

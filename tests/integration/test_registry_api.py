@@ -3,6 +3,7 @@ PostgreSQL, and the error statuses and envelopes."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,10 +14,12 @@ from modelplane.registry import STAGES
 from tests.integration.conftest import LiveServer
 
 API = "/api/v1"
-DIGEST = "ab" * 32
+WEIGHTS = b"weights"
+DIGEST = hashlib.sha256(WEIGHTS).hexdigest()
 
 
 def _version(client: httpx.Client, name: str, **extra: Any) -> dict[str, Any]:
+    client.put(f"{API}/artifacts/blobs/{DIGEST}", content=WEIGHTS).raise_for_status()
     body = {"artifact_digest": DIGEST, "flavor": "sklearn", **extra}
     response = client.post(f"{API}/models/{name}/versions", json=body)
     assert response.status_code == 201, response.text
@@ -161,6 +164,15 @@ def test_bad_inputs_are_422_naming_the_field(client: httpx.Client) -> None:
         error = _error(response, 422)
         assert field in error["message"] or error["details"].get("field") == field, error
     assert "models:/NAME:VERSION" in cases[-1][0].json()["error"]["message"]
+
+
+def test_a_version_of_an_artifact_never_uploaded_is_422_naming_the_digest(
+        client: httpx.Client) -> None:
+    missing = hashlib.sha256(b"never uploaded").hexdigest()
+    error = _error(client.post(f"{API}/models/ghost/versions",
+                               json={"artifact_digest": missing, "flavor": "sklearn"}), 422)
+    assert missing in error["message"] and error["details"]["field"] == "artifact_digest"
+    assert client.get(f"{API}/models/ghost").status_code == 404
 
 
 def test_conflicts_are_409(client: httpx.Client) -> None:

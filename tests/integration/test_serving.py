@@ -22,6 +22,9 @@ from modelplane.client import Client
 from modelplane.core.config import Settings
 from tests.integration.conftest import cli, free_port
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 LIMIT = 100_000
 
 
@@ -68,14 +71,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPLANE_")}
     env.update(MODELPLANE_HOME=str(home), MODELPLANE_SERVING_POLL_SECONDS="0.2",
-               MODELPLANE_MAX_REQUEST_BYTES=str(LIMIT))
+               MODELPLANE_MAX_REQUEST_BYTES=str(LIMIT),
+               MODELPLANE_ALLOW_PICKLE="true")  # fragile and swap are python models
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelplane", "serve", "models:/cancer@production",
          "models:/fragile@production", "models:/swap@production", "--cache-size", "1000",
          "--port", str(port), "--log-level", "warning"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a busy machine: the first skops import is slow
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"serve exited: {proc.stdout.read() if proc.stdout else ''}")
@@ -86,7 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             pass
         if time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError("serve did not become ready in 60 s")
+            raise RuntimeError("serve did not become ready in 120 s")
         time.sleep(0.1)
     yield Served(url, client, frame, forest)
     proc.terminate()

@@ -18,6 +18,9 @@ from modelplane.client import Client
 from modelplane.core.config import Settings
 from tests.integration.conftest import cli, free_port
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 pd = pytest.importorskip("pandas")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -14,9 +14,13 @@ import httpx
 import numpy as np
 import orjson
 import pandas as pd
+import pytest
 
 from modelplane.client import Client
 from tests.integration.conftest import LiveServer
+
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
 
 
 def _constant() -> Any:

@@ -84,6 +84,7 @@ def seed(settings: Any) -> dict[str, Any]:
         ids["broken"] = run.id
     client.tracking.end_run(ids["broken"], "failed")
     registry = client.registry
+    registry.set_allow_pickle(MODEL, True)  # an admin trusts this model's (python) pickles
     v3 = client.log_model(ids["lr-C1"], model, MODEL, input_example=example, flavor="python")
     registry.set_stage(MODEL, versions[0], "production", reason="first release")
     registry.set_stage(MODEL, versions[1], "production", reason="try the smaller C")

@@ -14,6 +14,9 @@ import modelplane as mp
 from modelplane.client import Client
 from modelplane.core.errors import IntegrityCheckError
 
+# a python-flavor model: stored as a pickle, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 
 class Doubler:
     def predict(self, x: Any) -> Any:

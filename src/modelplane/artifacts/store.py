@@ -3,7 +3,8 @@
 Layout under the root::
 
     blobs/ab/cdef0123...     one file per blob, named by its sha256 hex digest
-    tmp/<random>             writes in progress
+    tmp/<random>.part        writes in progress (a killed writer's are removed when
+                             stale: see ``upkeep``)
 
 A write streams into ``tmp/`` while hashing and is then renamed to its digest, so a
 crash (even SIGKILL) never leaves a partial blob under a real digest. Reads verify the
@@ -303,11 +304,21 @@ _stores: dict[str, ArtifactStore] = {}
 
 def get_artifact_store(root: str | None = None) -> ArtifactStore:
     """The process-wide store for ``root`` (default: the configured artifact root)."""
-    if root is None:
-        from modelplane.core.config import get_settings
+    from modelplane.core.config import get_settings
 
-        root = get_settings().artifact_root
+    settings = get_settings()
+    if root is None:
+        root = settings.artifact_root
     store = _stores.get(root)
     if store is None:
         store = _stores[root] = ArtifactStore(root)
+        from modelplane.artifacts.upkeep import remove_stale_parts
+
+        try:  # partial uploads of killed writers (see artifacts.upkeep)
+            remove_stale_parts(store, settings.artifact_tmp_max_age_seconds)
+        except Exception as exc:  # never keeps the store from opening
+            import logging
+
+            logging.getLogger("modelplane.artifacts").warning(
+                "could not sweep stale partial uploads: %s", exc)
     return store

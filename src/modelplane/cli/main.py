@@ -77,6 +77,9 @@ def _register() -> None:
     from modelplane.cli import importer
 
     app.add_typer(importer.app, name="import")
+    from modelplane.cli import backup
+
+    backup.register(app)
 
 
 _register()

@@ -93,6 +93,8 @@ def show(name: str, as_json: JsonOpt = False) -> None:
         ["created", _when(model.created_at)], ["updated", _when(model.updated_at)]]
     rows += [[f"stage {s}", f"version {v}"] for s, v in stages.items()]
     rows += [[f"alias @{a}", f"version {v}"] for a, v in model.aliases.items()]
+    rows.append(["pickle-stored versions", "allowed to load" if model.allow_pickle
+                 else "refused unless a loader opts in"])
     rows += [[f"tag {k}", v] for k, v in model.tags.items()]
     _table(f"model {model.name}", ["field", "value"], rows)
 
@@ -105,9 +107,21 @@ def versions(name: str, max_results: Annotated[int, typer.Option("--max-results"
     if as_json:
         _echo_json([v.to_dict() for v in page.items])
         return
-    _table(f"versions of {name}", ["version", "stage", "aliases", "flavor", "run", "created"], [
-        [v.version, v.stage, ", ".join(v.aliases), v.flavor, v.run_id, _when(v.created_at)]
-        for v in page.items])
+    _table(f"versions of {name}",
+           ["version", "stage", "aliases", "flavor", "stored as", "run", "created"], [
+               [v.version, v.stage, ", ".join(v.aliases), v.flavor,
+                "PICKLE (needs opt-in)" if v.pickled else "safe", v.run_id, _when(v.created_at)]
+               for v in page.items])
+
+
+@app.command("allow-pickle")
+def allow_pickle(name: str, revoke: Annotated[bool, typer.Option(
+        "--revoke", help="Stop loading this model's pickles.")] = False) -> None:
+    """Let servers load this model's pickle-stored versions (their code runs there): for an
+    admin who trusts everyone allowed to register versions of NAME."""
+    model = _service().set_allow_pickle(name, not revoke)
+    state = "may now" if model.allow_pickle else "may no longer"
+    typer.echo(f"servers {state} load pickle-stored versions of {name}")
 
 
 @app.command("stage")
@@ -211,5 +225,5 @@ def import_model(path: str, name: Annotated[str, typer.Option("--name", help="Th
     version = register_files(client.tracking, client.registry, client.artifacts, name, files,
                              source=str(folder.resolve()), run_id=None, actor=_actor(actor))
     pickle = " (pickle-based: loading it runs code from the file)" \
-        if version.model_meta.get("pickle") else ""
+        if version.pickled else ""
     typer.echo(f"registered {version.uri}{pickle}")

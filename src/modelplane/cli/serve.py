@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelplane.cli.server import check_bind_address, embedded_only
+from modelplane.cli.server import (
+    ALLOW_PICKLE_HELP,
+    allow_pickle_here,
+    check_bind_address,
+    embedded_only,
+)
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -114,10 +119,12 @@ def serve(
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="Allow a non-loopback address without auth.")] = False,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help=ALLOW_PICKLE_HELP)] = False,
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, /predict/{model}, /metrics."""
     check_bind_address(host, insecure)
     embedded_only()  # a server is where remote clients point; it is never remote itself
+    allow_pickle_here(allow_pickle)
     from modelplane.client import Client
     from modelplane.serving.runtime import ServeSpec
 

@@ -11,7 +11,7 @@ import typer
 
 from modelplane.core.errors import PermissionDeniedError
 
-__all__ = ["check_bind_address", "server"]
+__all__ = ["allow_pickle_here", "check_bind_address", "server"]
 
 
 def check_bind_address(host: str, insecure: bool) -> None:
@@ -46,6 +46,19 @@ def embedded_only() -> None:
         reset_settings()
 
 
+ALLOW_PICKLE_HELP = ("Load models stored as pickles (their code runs here): only when you "
+                     "trust whoever may register versions.")
+
+
+def allow_pickle_here(allowed: bool) -> None:
+    """``--allow-pickle``: this process and the workers it starts load pickle-stored models."""
+    if allowed:
+        from modelplane.core.config import reset_settings
+
+        os.environ["MODELPLANE_ALLOW_PICKLE"] = "true"
+        reset_settings()
+
+
 def server(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
@@ -56,10 +69,12 @@ def server(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     serve: Annotated[list[str] | None, typer.Option(
         "--serve", metavar="MODEL_URI", help="Also serve this model (repeat).")] = None,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help=ALLOW_PICKLE_HELP)] = False,
 ) -> None:
     """Run the modelplane server: REST API, UI, /metrics and model serving."""
     check_bind_address(host, insecure)
     embedded_only()  # a server is where remote clients point; it is never remote itself
+    allow_pickle_here(allow_pickle)
     import uvicorn
 
     from modelplane.store.db import get_database

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     prediction_log_process: bool = True  # write the log in a child process (servers)
     alert_interval_seconds: float = 30.0
     deployment_poll_seconds: float = 1.0
+    allow_pickle: bool = False  # load pickle-stored models in this process (runs their code)
+    run_heartbeat_seconds: float = 10.0  # an ActiveRun says it is alive this often
+    run_stale_seconds: float = 120.0  # a running run silent this long is marked failed
+    artifact_tmp_max_age_seconds: float = 3600.0  # partial uploads untouched this long go
 
     @field_validator("home", mode="after")
     @classmethod
@@ -107,7 +111,8 @@ class Settings(BaseSettings):
         return text
 
     @field_validator("alert_interval_seconds", "serving_poll_seconds", "deployment_poll_seconds",
-                     mode="after")
+                     "run_heartbeat_seconds", "run_stale_seconds",
+                     "artifact_tmp_max_age_seconds", mode="after")
     @classmethod
     def _check_poll(cls, value: float) -> float:
         if not value > 0:

@@ -6,8 +6,10 @@ imports its library until it saves or loads, so ``import modelplane.flavors`` pu
 none of scikit-learn, XGBoost, LightGBM, torch, onnxruntime or pandas.
 
 ``save_model`` writes a directory: the flavor's files plus ``modelplane.json`` (see
-``base``). ``load_model`` returns a ``LoadedModel`` whose ``predict`` validates input
-against the signature (rules in ``inputs``) and returns numpy arrays.
+``base``), in a format that does not run code when loaded wherever one exists; pickles
+need an explicit opt-in to load (see ``pickles``). ``load_model`` returns a
+``LoadedModel`` whose ``predict`` validates input against the signature (rules in
+``inputs``) and returns numpy arrays.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ _FLAVORS = {
     "lightgbm": "modelplane.flavors.lightgbm",
     "sklearn": "modelplane.flavors.sklearn",
     "python": "modelplane.flavors.python",
-    "mlflow": "modelplane.flavors.mlflow",  # loads MLflow model folders; saves nothing
 }
+# Flavors that only load: MLflow model folders (registered through MLflow's API or imported)
+_LOAD_ONLY = {"mlflow": "modelplane.flavors.mlflow"}
 
 
 def flavor_names() -> list[str]:
@@ -58,7 +61,9 @@ def flavor_names() -> list[str]:
     return list(_FLAVORS)
 
 
-def _flavor(name: str) -> Flavor:
+def _flavor(name: str, *, loading: bool = False) -> Flavor:
+    if loading and name in _LOAD_ONLY:
+        return importlib.import_module(_LOAD_ONLY[name])  # type: ignore[return-value]
     if name not in _FLAVORS:
         raise InvalidArgumentError(
             f"unknown flavor {name!r}; accepted flavors: {', '.join(_FLAVORS)}",
@@ -109,11 +114,18 @@ def save_model(
     return meta
 
 
-def load_model(path: str | os.PathLike[str], **options: Any) -> LoadedModel:
+def load_model(
+    path: str | os.PathLike[str], *, allow_pickle: bool = False, **options: Any
+) -> LoadedModel:
     """Load a model saved by ``save_model``; ``options`` are flavor load options
-    (torch: ``device``, ``autocast``; onnx: ``threads``, ``providers``)."""
+    (torch: ``device``, ``autocast``; onnx: ``threads``, ``providers``).
+
+    A model stored as a pickle (``meta.pickled``: the python flavor, estimators skops
+    cannot represent, versions saved before skops) runs code when loaded, so it loads
+    only with ``allow_pickle=True``; otherwise ``PermissionDeniedError`` names the opt-in.
+    """
     meta = read_descriptor(path)
-    return _flavor(meta.flavor).load(Path(path), meta, options)
+    return _flavor(meta.flavor, loading=True).load(Path(path), meta, options, allow_pickle)
 
 
 def convert_sklearn_to_onnx(

@@ -62,10 +62,12 @@ class ModelMeta:
     input_example: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     library_version: str | None = None
+    pickled: bool = False  # stored as a pickle: loading it runs code (needs the opt-in)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "flavor": self.flavor,
+            "pickled": self.pickled,
             "library_version": self.library_version,
             "signature": None if self.signature is None else self.signature.to_dict(),
             "has_proba": self.has_proba,
@@ -85,6 +87,7 @@ class ModelMeta:
             input_example=data.get("input_example"),
             extra=dict(data.get("extra") or {}),
             library_version=data.get("library_version"),
+            pickled=bool(data.get("pickled", False)),
         )
 
 
@@ -166,8 +169,11 @@ class Flavor(Protocol):
     ) -> ModelMeta:
         """Write the model's files into the existing directory ``path``."""
 
-    def load(self, path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
-        """Load the files written by ``save``."""
+    def load(
+        self, path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+    ) -> LoadedModel:
+        """Load the files written by ``save``; a flavor about to unpickle anything refuses
+        unless ``allow_pickle`` (see ``modelplane.flavors.pickles``)."""
 
 
 def require(module: str, extra: str) -> ModuleType:

@@ -1,10 +1,12 @@
 """The LightGBM flavor: scikit-learn wrappers (``LGBMClassifier``, ``LGBMRegressor``, ...)
 and raw ``Booster`` objects.
 
-Wrappers are pickled (``model.pkl``): unpickling re-parses the same text model a Booster
-file holds, so it loads as fast, and it keeps ``predict_proba``, ``classes_`` and string
-labels. A raw Booster is saved as LightGBM's text model (``model.txt``) and predicts on a
-float array, returning what the booster returns (for ``binary``, probabilities).
+Wrappers are saved with skops (``model.skops``; LightGBM's own classes are on the
+allow-list beside scikit-learn's): the Booster inside is restored from the same text model
+a Booster file holds, and the wrapper keeps ``predict_proba``, ``classes_`` and string
+labels. Wrappers saved before that (``model.pkl``) load only with ``allow_pickle=True``.
+A raw Booster is saved as LightGBM's text model (``model.txt``) and predicts on a float
+array, returning what the booster returns (for ``binary``, probabilities).
 """
 
 from __future__ import annotations
@@ -15,20 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from modelplane.flavors.base import LoadedModel, ModelMeta, check_options, example_to_json
+from modelplane.flavors.pickles import TRUSTED_PREFIXES
 from modelplane.flavors.signature import ColumnSpec, Signature
 from modelplane.flavors.sklearn import (
     build_loaded,
-    dump_pickle,
     feature_signature,
-    load_pickle,
+    load_estimator,
+    save_estimator,
     sklearn_like_meta,
 )
 
 __all__ = ["NAME", "accepts", "load", "save"]
 
 NAME = "lightgbm"
-WRAPPER_FILE = "model.pkl"
 BOOSTER_FILE = "model.txt"
+PREFIXES = (*TRUSTED_PREFIXES, "lightgbm.")
 
 
 def accepts(model: Any) -> bool:
@@ -59,12 +62,16 @@ def save(model: Any, path: Path, input_example: Any, options: Mapping[str, Any])
     if isinstance(model, lightgbm.Booster):
         model.save_model(str(path / BOOSTER_FILE))
         return _booster_meta(model, input_example, lightgbm.__version__)
-    dump_pickle(model, path / WRAPPER_FILE)
+    pickled = save_estimator(model, path, PREFIXES)
     extra = {"wrapper": type(model).__name__}
-    return sklearn_like_meta(NAME, model, input_example, lightgbm.__version__, extra)
+    meta = sklearn_like_meta(NAME, model, input_example, lightgbm.__version__, extra)
+    meta.pickled = pickled
+    return meta
 
 
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
+def load(
+    path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+) -> LoadedModel:
     import lightgbm
 
     from modelplane.flavors.inputs import InputAdapter
@@ -74,4 +81,4 @@ def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel
         booster = lightgbm.Booster(model_file=str(path / BOOSTER_FILE))
         adapter = InputAdapter(meta.signature, "ndarray", "float64")
         return LoadedModel(meta, booster, adapter, booster.predict)
-    return build_loaded(load_pickle(path / WRAPPER_FILE), meta)
+    return build_loaded(load_estimator(path, allow_pickle, PREFIXES), meta)

@@ -11,14 +11,16 @@ Writing: :func:`mlmodel_for` writes an ``MLmodel`` for a native modelplane versi
 flavor (sklearn, xgboost, lightgbm, onnx, TorchScript).
 
 Pickle-based formats (scikit-learn's ``model.pkl``, PyTorch's pickled modules, LightGBM's
-scikit-learn wrappers, custom python models) are marked ``extra["pickle"] = True``.
+scikit-learn wrappers, custom python models) are marked ``pickled`` and load only under the
+``allow_pickle`` opt-in, like native pickles (see ``flavors.pickles``); skops files load
+with the trusted types of ``flavors.pickles`` plus those the MLmodel declares.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +130,10 @@ def describe(folder: Path | None, mlmodel: Mapping[str, Any]) -> ModelMeta:
     return ModelMeta(
         flavor=NAME, signature=signature, input_example=_example(folder, mlmodel),
         library_version=None if version is None else str(version),
+        pickled=_pickled(flavor, conf),
         extra={"mlflow_flavor": flavor, "mlflow_conf": _plain(conf),
                "input_mode": "dataframe" if named else "ndarray",
-               "pickle": _pickled(flavor, conf), "model_id": mlmodel.get("model_id")})
+               "model_id": mlmodel.get("model_id")})
 
 
 def _plain(value: Any) -> Any:
@@ -138,7 +141,8 @@ def _plain(value: Any) -> Any:
 
 
 # -- loading ---------------------------------------------------------------------------
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
+def load(path: Path, meta: ModelMeta, options: Mapping[str, Any],
+         allow_pickle: bool = False) -> LoadedModel:
     check_options(NAME, options, set())
     flavor = meta.extra.get("mlflow_flavor")
     conf = meta.extra.get("mlflow_conf") or {}
@@ -148,6 +152,11 @@ def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel
     if flavor not in loaders:
         raise InvalidStateError(f"unknown MLflow flavor {flavor!r} in the model descriptor",
                                 details={"field": "mlflow_flavor"})
+    if _pickled(str(flavor), conf) and not allow_pickle:  # decided by the files' format
+        from modelplane.flavors.pickles import pickle_refused
+
+        raise pickle_refused(path / str(conf.get("pickled_model") or conf.get("model_data")
+                                        or "python_model.pkl"))
     return loaders[flavor](path, meta, conf)
 
 
@@ -164,15 +173,10 @@ def _load_sklearn(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> Loade
 
     file = _file(path, conf.get("pickled_model", "model.pkl"), "pickled model")
     if conf.get("serialization_format") == "skops":
-        skops_io = require("skops.io", "sklearn")
-        trusted = list(conf.get("skops_trusted_types") or [])
-        try:  # only the types skops trusts, and those the model's author declared
-            model = skops_io.load(file, trusted=trusted)
-        except Exception as exc:
-            if type(exc).__name__ != "UntrustedTypesFoundException":
-                raise
-            raise InvalidStateError(f"the skops model holds types nobody declared trusted: "
-                                    f"{exc}", details={"field": "skops_trusted_types"}) from None
+        from modelplane.flavors.pickles import TRUSTED_PREFIXES, load_skops
+
+        declared = tuple(conf.get("skops_trusted_types") or ())  # the model's author's
+        model = load_skops(file, False, (*TRUSTED_PREFIXES, *declared))
     else:
         import cloudpickle
 
@@ -204,7 +208,8 @@ def _load_xgboost(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> Loade
 
 def _load_lightgbm(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> LoadedModel:
     from modelplane.flavors.inputs import InputAdapter
-    from modelplane.flavors.sklearn import build_loaded, load_pickle
+    from modelplane.flavors.pickles import load_pickle
+    from modelplane.flavors.sklearn import build_loaded
 
     lightgbm = require("lightgbm", "lightgbm")
     file = _file(path, conf.get("data", "model.lgb"), "LightGBM model")
@@ -212,7 +217,7 @@ def _load_lightgbm(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> Load
         booster = lightgbm.Booster(model_file=str(file))
         adapter = InputAdapter(meta.signature, "ndarray", "float64")
         return LoadedModel(meta, booster, adapter, booster.predict)
-    return build_loaded(load_pickle(file), meta)
+    return build_loaded(load_pickle(file, True), meta)  # the gate in load() let it by
 
 
 def _load_onnx(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> LoadedModel:
@@ -274,9 +279,19 @@ def _colspec(specs: list[ColumnSpec]) -> str:
     return json.dumps(items)
 
 
-def _native_flavor(meta: Mapping[str, Any], files: set[str]) -> dict[str, Any] | None:
+def _native_flavor(meta: Mapping[str, Any], files: set[str],
+                   read: Callable[[str], bytes] | None) -> dict[str, Any] | None:
     flavor, version = meta.get("flavor"), meta.get("library_version") or ""
     pyfunc: dict[str, Any] = {"python_version": platform.python_version()}
+    if flavor == "sklearn" and "model.skops" in files and read is not None:
+        from modelplane.flavors.pickles import trusted_skops_types
+
+        trusted = trusted_skops_types(read("model.skops"))
+        return {"python_function": {**pyfunc, "loader_module": "mlflow.sklearn",
+                                    "model_path": "model.skops", "predict_fn": "predict"},
+                "sklearn": {"pickled_model": "model.skops", "sklearn_version": version,
+                            "serialization_format": "skops", "code": None,
+                            "skops_trusted_types": trusted}}
     if flavor == "sklearn" and "model.pkl" in files:
         return {"python_function": {**pyfunc, "loader_module": "mlflow.sklearn",
                                     "model_path": "model.pkl", "predict_fn": "predict"},
@@ -297,12 +312,14 @@ def _native_flavor(meta: Mapping[str, Any], files: set[str]) -> dict[str, Any] |
     return None
 
 
-def mlmodel_for(meta: Mapping[str, Any], files: set[str]) -> str | None:
+def mlmodel_for(meta: Mapping[str, Any], files: set[str],
+                read: Callable[[str], bytes] | None = None) -> str | None:
     """The ``MLmodel`` text for a native version (``meta``: its ``model_meta``; ``files``:
-    the names in its model folder), or None where MLflow has no flavor for it."""
+    the names in its model folder; ``read(name)``: a file's bytes), or None where MLflow
+    has no flavor for it."""
     import yaml
 
-    flavors = _native_flavor(meta, files)
+    flavors = _native_flavor(meta, files, read)
     if flavors is None:
         return None
     body: dict[str, Any] = {"artifact_path": "model", "flavors": flavors,

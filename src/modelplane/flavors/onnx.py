@@ -208,7 +208,9 @@ def _feeder(meta: ModelMeta, graph: list[ColumnSpec]) -> tuple[Any, Callable[[An
     return InputAdapter(meta.signature, "columns"), to_feed
 
 
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
+def load(
+    path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+) -> LoadedModel:
     check_options(NAME, options, {"threads", "providers"})
     sess = session(str(path / MODEL_FILE), _threads(options), options.get("providers"))
     graph = [ColumnSpec.from_dict(d) for d in meta.extra.get("graph_inputs", [])]

@@ -1,5 +1,8 @@
 """The python flavor: any object with a ``predict`` method, saved with cloudpickle.
 
+A pickle runs code when it is loaded: a python-flavor version is marked ``pickled`` and
+loads only with ``allow_pickle=True`` (see ``pickles``).
+
 Classes defined in ``__main__`` or inside functions are pickled by value, so the saved
 model loads where the defining module is not importable; classes from installed
 packages are pickled by reference and need those packages at load time.
@@ -70,6 +73,7 @@ def save(model: Any, path: Path, input_example: Any, options: Mapping[str, Any])
         input_example=example,
         extra={"class": f"{type(model).__module__}.{type(model).__qualname__}", "input_kind": kind},
         library_version=cloudpickle.__version__,
+        pickled=True,
     )
     if input_example is not None:
         inputs = infer_signature(input_example).inputs
@@ -87,13 +91,13 @@ def save(model: Any, path: Path, input_example: Any, options: Mapping[str, Any])
     return meta
 
 
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
-    import cloudpickle  # noqa: F401 - objects pickled by value need it to unpickle
-
-    from modelplane.flavors.sklearn import load_pickle
+def load(
+    path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+) -> LoadedModel:
+    from modelplane.flavors.pickles import load_pickle
 
     check_options(NAME, options, set())
-    model = load_pickle(path / MODEL_FILE)
+    model = load_pickle(path / MODEL_FILE, allow_pickle)
     proba = getattr(model, "predict_proba", None) if meta.has_proba else None
     return LoadedModel(
         meta, model, _adapter(meta), _as_array(model.predict), _as_array(proba) if proba else None

@@ -1,28 +1,37 @@
 """The scikit-learn flavor, and the fast predict path shared with the XGBoost and
 LightGBM scikit-learn wrappers.
 
-Saved as ``model.pkl`` (pickle protocol 5; cloudpickle when the estimator holds
-something plain pickle refuses, such as a lambda in a ``FunctionTransformer``).
+Saved with skops as ``model.skops``, loaded with only allow-listed types (see
+``pickles``). What skops cannot represent safely (a lambda in a ``FunctionTransformer``,
+a class of the user's own) is saved as ``model.pkl`` (pickle protocol 5; cloudpickle when
+plain pickle refuses), marked ``pickled``, and loads only with ``allow_pickle=True``.
 
 Fast predict: an estimator fitted on a DataFrame warns (and pays about 0.7 ms) when it
 gets a numpy array. At load, when every input is numeric, a private shallow copy that
-skips the feature-name check is probed on the input example: if it predicts the same
-as the original fed a DataFrame, with no warning, requests are fed to it as one float
-array (columns are already put in signature order by ``InputAdapter``). Otherwise, and
-for pipelines that select columns by name, requests are fed as a DataFrame.
+skips the feature-name check is probed on the input example: if no estimator that sees
+the raw input still checks feature names (so no request can warn) and it predicts the
+same as the original fed a DataFrame, requests are fed to it as one float array (columns
+are already put in signature order by ``InputAdapter``). Otherwise, and for pipelines
+that select columns by name, requests are fed as a DataFrame. Nothing process-wide (the
+warnings filter, global config) is touched, so many threads may load and predict at once.
 """
 
 from __future__ import annotations
 
 import copy
-import io
-import pickle
-import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane.flavors.base import LoadedModel, ModelMeta, check_options, example_to_json
+from modelplane.flavors.pickles import (
+    SKOPS_FILE,
+    TRUSTED_PREFIXES,
+    dump_pickle,
+    dump_skops,
+    load_pickle,
+    load_skops,
+)
 from modelplane.flavors.signature import ColumnSpec, Signature, dtype_name, infer_signature
 
 if TYPE_CHECKING:
@@ -32,12 +41,12 @@ __all__ = [
     "NAME",
     "accepts",
     "build_loaded",
-    "dump_pickle",
     "estimator_signature",
     "feature_signature",
     "load",
-    "load_pickle",
+    "load_estimator",
     "save",
+    "save_estimator",
     "sklearn_like_meta",
 ]
 
@@ -50,24 +59,6 @@ def accepts(model: Any) -> bool:
 
     base = sys.modules.get("sklearn.base")
     return base is not None and isinstance(model, base.BaseEstimator)
-
-
-def dump_pickle(model: Any, file: Path) -> None:
-    """Plain pickle (fast, by reference); cloudpickle when plain pickle refuses."""
-    buffer = io.BytesIO()
-    try:
-        pickle.dump(model, buffer, protocol=5)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        import cloudpickle
-
-        buffer = io.BytesIO()
-        cloudpickle.dump(model, buffer, protocol=5)
-    file.write_bytes(buffer.getvalue())
-
-
-def load_pickle(file: Path) -> Any:
-    with file.open("rb") as handle:
-        return pickle.load(handle)
 
 
 def feature_signature(
@@ -141,18 +132,39 @@ def sklearn_like_meta(
     )
 
 
+def save_estimator(model: Any, path: Path, prefixes: tuple[str, ...] = TRUSTED_PREFIXES) -> bool:
+    """Write ``model.skops``, or ``model.pkl`` when skops cannot; True when pickled."""
+    if dump_skops(model, path / SKOPS_FILE, prefixes):
+        return False
+    dump_pickle(model, path / MODEL_FILE)
+    return True
+
+
+def load_estimator(
+    path: Path, allow_pickle: bool, prefixes: tuple[str, ...] = TRUSTED_PREFIXES
+) -> Any:
+    """Read what ``save_estimator`` wrote (decided by the file present, not the descriptor)."""
+    if (path / SKOPS_FILE).is_file():
+        return load_skops(path / SKOPS_FILE, allow_pickle, prefixes)
+    return load_pickle(path / MODEL_FILE, allow_pickle)
+
+
 def save(model: Any, path: Path, input_example: Any, options: Mapping[str, Any]) -> ModelMeta:
     import sklearn
 
     check_options(NAME, options, set())
-    dump_pickle(model, path / MODEL_FILE)
+    pickled = save_estimator(model, path)
     extra = {"estimator": f"{type(model).__module__}.{type(model).__qualname__}"}
-    return sklearn_like_meta(NAME, model, input_example, sklearn.__version__, extra)
+    meta = sklearn_like_meta(NAME, model, input_example, sklearn.__version__, extra)
+    meta.pickled = pickled
+    return meta
 
 
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
+def load(
+    path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+) -> LoadedModel:
     check_options(NAME, options, set())
-    return build_loaded(load_pickle(path / MODEL_FILE), meta)
+    return build_loaded(load_estimator(path, allow_pickle), meta)
 
 
 def _without_feature_names(model: Any) -> Any:
@@ -165,6 +177,47 @@ def _without_feature_names(model: Any) -> Any:
         namespace = {"feature_names_in_": None, "__module__": cls.__module__}
         fast.__class__ = type(cls.__name__, (cls,), namespace)
     return fast
+
+
+def _estimators(obj: Any, seen: set[int], depth: int = 0) -> Iterator[Any]:
+    """Every scikit-learn estimator reachable from ``obj`` through attributes and
+    lists, tuples or dicts of them (fitted sub-estimators included)."""
+    import sklearn.base
+
+    if id(obj) in seen or depth > 12:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, sklearn.base.BaseEstimator):
+        yield obj
+        children: Any = vars(obj).values()
+    elif isinstance(obj, list | tuple):
+        children = obj
+    elif isinstance(obj, dict):
+        children = obj.values()
+    else:
+        return
+    for child in children:
+        if isinstance(child, sklearn.base.BaseEstimator | list | tuple | dict):
+            yield from _estimators(child, seen, depth + 1)
+
+
+def _checks_names(model: Any) -> bool:
+    """Whether predicting ``model`` on an array could warn about feature names."""
+    return any(
+        getattr(e, "feature_names_in_", None) is not None for e in _estimators(model, set())
+    )
+
+
+def _array_candidate(model: Any) -> Any | None:
+    """``model`` itself, or a copy that skips its own name check, when no estimator that
+    would see the array still checks names; else None (fed DataFrames)."""
+    if not _checks_names(model):
+        return model
+    stripped = _without_feature_names(model)
+    steps = getattr(stripped, "steps", None)
+    if isinstance(steps, list) and steps and not isinstance(steps[0][1], str | type(None)):
+        stripped.steps = [(steps[0][0], _without_feature_names(steps[0][1])), *steps[1:]]
+    return None if _checks_names(stripped) else stripped
 
 
 def _probe_example(signature: Signature, example: Any) -> Any:
@@ -189,18 +242,14 @@ def _fast_predictor(model: Any, meta: ModelMeta) -> Any | None:
         return None
     example = _probe_example(signature, meta.input_example)
     try:
+        candidate = _array_candidate(model)
+        if candidate is None:
+            return None
         frame = InputAdapter(signature, "dataframe").prepare(example)
         array = InputAdapter(signature, "ndarray").prepare(example)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            expected = model.predict(frame)
-            for candidate in (model, _without_feature_names(model)):
-                try:
-                    if np.array_equal(candidate.predict(array), expected):
-                        return candidate
-                except Exception:  # a candidate that fails is simply not used
-                    continue
-    except Exception:
+        if np.array_equal(candidate.predict(array), model.predict(frame)):
+            return candidate
+    except Exception:  # a candidate that fails is simply not used
         return None
     return None
 

@@ -4,7 +4,9 @@ Saving takes a ``torch.jit.ScriptModule`` as is, or an ``nn.Module``, which is s
 or traced with the input example when scripting fails (traced in eval mode; the
 module's train/eval mode is restored afterwards). TorchScript is deprecated upstream in
 favour of ``torch.export``; it is still the one format that loads without the model's
-Python code, so its deprecation warnings are silenced at the few calls that raise them.
+Python code (and without unpickling arbitrary objects). Its deprecation warnings are left
+alone: changing the process-wide warnings filter is not thread-safe, and Python hides
+deprecation warnings raised inside libraries by default.
 
 Loading maps to CPU; with ``device="cuda"`` (load option) or
 ``MODELPLANE_TORCH_DEVICE=cuda`` the module moves to the GPU. The save option
@@ -18,9 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +39,6 @@ _AUTOCAST = {None, "bf16"}
 def accepts(model: Any) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(model, torch.nn.Module)
-
-
-@contextmanager
-def _quiet_jit() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning
-        )
-        yield
 
 
 def _example_tensors(input_example: Any) -> tuple[Any, ...]:
@@ -71,18 +62,17 @@ def _to_script(model: Any, example: tuple[Any, ...]) -> tuple[Any, bool]:
     was_training = model.training
     model.eval()
     try:
-        with _quiet_jit():
-            try:
-                return torch.jit.script(model), False
-            except Exception as exc:
-                if not example:
-                    raise InvalidArgumentError(
-                        f"cannot script {type(model).__name__} ({exc}); pass input_example"
-                        " so it can be traced",
-                        details={"field": "input_example", "got": None},
-                    ) from exc
-                with torch.no_grad():
-                    return torch.jit.trace(model, example), True
+        try:
+            return torch.jit.script(model), False
+        except Exception as exc:
+            if not example:
+                raise InvalidArgumentError(
+                    f"cannot script {type(model).__name__} ({exc}); pass input_example"
+                    " so it can be traced",
+                    details={"field": "input_example", "got": None},
+                ) from exc
+            with torch.no_grad():
+                return torch.jit.trace(model, example), True
     finally:
         model.train(was_training)
 
@@ -94,8 +84,7 @@ def save(model: Any, path: Path, input_example: Any, options: Mapping[str, Any])
     autocast = _autocast(options.get("autocast"))
     example = _example_tensors(input_example)
     scripted, traced = _to_script(model, example)
-    with _quiet_jit():
-        torch.jit.save(scripted, str(path / MODEL_FILE))
+    torch.jit.save(scripted, str(path / MODEL_FILE))
     signature = None
     if example:
         with torch.inference_mode():
@@ -179,15 +168,16 @@ def _predictor(module: Any, device: str, autocast: str | None) -> Callable[[Any]
     return predict
 
 
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
+def load(
+    path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+) -> LoadedModel:
     import torch
 
     from modelplane.flavors.inputs import InputAdapter
 
     check_options(NAME, options, {"device", "autocast"})
     device = _device(options)
-    with _quiet_jit():
-        module = torch.jit.load(str(path / MODEL_FILE), map_location="cpu")
+    module = torch.jit.load(str(path / MODEL_FILE), map_location="cpu")
     module.eval()
     if device != "cpu":
         module.to(device)

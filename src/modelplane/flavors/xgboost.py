@@ -61,13 +61,20 @@ def save(model: Any, path: Path, input_example: Any, options: Mapping[str, Any])
 
 def _wrapper_class(spec: str) -> Any:
     module, _, qualname = spec.partition(":")
+    if module != "xgboost" and not module.startswith("xgboost."):
+        # importing a module can run code: only XGBoost's own are imported from here
+        raise IntegrityCheckError(
+            f"{spec} is not an XGBoost model class", details={"field": "wrapper", "got": spec}
+        )
     target: Any = importlib.import_module(module)
     for part in qualname.split("."):
         target = getattr(target, part)
     return target
 
 
-def load(path: Path, meta: ModelMeta, options: Mapping[str, Any]) -> LoadedModel:
+def load(
+    path: Path, meta: ModelMeta, options: Mapping[str, Any], allow_pickle: bool = False
+) -> LoadedModel:
     import xgboost
 
     from modelplane.flavors.inputs import InputAdapter

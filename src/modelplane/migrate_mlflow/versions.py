@@ -62,7 +62,7 @@ def register_files(tracking: TrackingService, registry: RegistryService, artifac
     digest = artifacts.put_bytes(json.dumps(tree, sort_keys=True).encode())
     run = tracking.get_run(run_id) if run_id else None
     model_meta: dict[str, Any] = {
-        **meta.to_dict(), "pickle": bool(meta.extra.get("pickle")),
+        **meta.to_dict(),
         "mlflow": {"source": source, "model_id": meta.extra.get("model_id"), **(mlflow or {})}}
     return registry.create_version(
         name, artifact_digest=digest, flavor="mlflow", size=sum(f.size for f in files),

@@ -186,7 +186,9 @@ def _load_model(store: ArtifactStore, digest: str) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="modelplane-step-") as tmp:
         store.get_dir(digest, tmp)
-        return flavors.load_model(Path(tmp) / "model")
+        # a step output is read back by the pipeline that wrote it (other values are
+        # cloudpickled outright): the same trust, so its own pickles load
+        return flavors.load_model(Path(tmp) / "model", allow_pickle=True)
 
 
 def exists(store: ArtifactStore, ref: ArtifactRef) -> bool:

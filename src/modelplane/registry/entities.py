@@ -29,6 +29,9 @@ STAGES = ("development", "staging", "production", "archived")
 #: Stages held by at most one version of a model at a time.
 EXCLUSIVE_STAGES = ("staging", "production")
 DEFAULT_STAGE = "development"
+#: The reserved model tag holding the admin's "load this model's pickles" setting; only
+#: ``RegistryService.set_allow_pickle`` writes it.
+ALLOW_PICKLE_TAG = "modelplane.allow_pickle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,11 @@ class RegisteredModel:
     latest_version: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def allow_pickle(self) -> bool:
+        """Whether an admin allowed this model's pickle-stored versions to be loaded."""
+        return self.tags.get(ALLOW_PICKLE_TAG) == "true"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,9 +92,25 @@ class ModelVersion:
         """``models:/NAME:VERSION``, the URI that always names exactly this version."""
         return f"models:/{self.name}:{self.version}"
 
+    @property
+    def pickled(self) -> bool:
+        """Whether the version is stored as a pickle (loading it runs code, so it needs the
+        opt-in). Shown, not enforced: the loader decides from the files it reads. Versions
+        saved before the flavors recorded it: scikit-learn estimators and LightGBM wrappers
+        were pickles; python-flavor ones always are."""
+        recorded = self.model_meta.get("pickled")
+        if self.flavor == "python":  # always, whatever model_meta claims
+            return True
+        if recorded is not None:
+            return bool(recorded)
+        extra = self.model_meta.get("extra") or {}
+        return self.flavor in ("python", "sklearn") or (
+            self.flavor == "lightgbm" and extra.get("wrapper") != "Booster")
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["aliases"] = list(self.aliases)
+        data["pickled"] = self.pickled
         return data
 
 

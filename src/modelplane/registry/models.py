@@ -7,6 +7,10 @@ implementation: ``mp.load_model``, ``Client.materialize``, ``modelplane serve`` 
 ``modelplane predict`` all read through it, so none of them can load a file the registry
 did not record.
 
+Pickle-stored versions (``version.pickled``) load only when allowed: by the caller
+(``allow_pickle=True``), by this process's ``MODELPLANE_ALLOW_PICKLE`` setting, or by the
+model's admin setting in the registry (see ``docs/security.md``).
+
 The cache lives under ``$MODELPLANE_HOME/cache/models/<digest>``. A tree is downloaded
 once (into a temporary folder renamed into place, so a crash never leaves a half copy
 under the real name), and every fetch checks each file's size and sha256 against the
@@ -28,7 +32,7 @@ from modelplane.core.errors import IntegrityCheckError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from modelplane.flavors import LoadedModel
-    from modelplane.registry.entities import ModelVersion
+    from modelplane.registry.entities import ModelVersion, RegisteredModel
 
 __all__ = ["BlobTrees", "ModelFiles", "ModelSource", "VersionResolver"]
 
@@ -36,9 +40,12 @@ log = logging.getLogger("modelplane.registry")
 
 
 class VersionResolver(Protocol):
-    """Resolves ``models:/NAME:3``, ``@alias`` and ``@stage`` (the registry service)."""
+    """Resolves ``models:/NAME:3``, ``@alias`` and ``@stage``, and reads a registered
+    model's settings (the registry service)."""
 
     def resolve(self, uri: str) -> ModelVersion: ...
+
+    def get_model(self, name: str) -> RegisteredModel: ...
 
 
 class BlobTrees(Protocol):
@@ -61,14 +68,20 @@ class ModelSource(Protocol):
     def path(self, version: ModelVersion, format: str | None = None) -> Path:
         """The verified folder of ``version``'s model in ``format`` (None: native)."""
 
+    def pickle_allowed(self, version: ModelVersion, allow_pickle: bool = False) -> bool:
+        """Whether ``version`` may be unpickled here (see the module docstring)."""
+
 
 class ModelFiles:
-    """The verified local model cache (see the module docstring)."""
+    """The verified local model cache (see the module docstring). ``allow_pickle``: this
+    process loads pickle-stored versions without asking (``MODELPLANE_ALLOW_PICKLE``)."""
 
-    def __init__(self, versions: VersionResolver, blobs: BlobTrees, cache_root: Path) -> None:
+    def __init__(self, versions: VersionResolver, blobs: BlobTrees, cache_root: Path, *,
+                 allow_pickle: bool = False) -> None:
         self.versions = versions
         self.blobs = blobs
         self.cache_root = Path(cache_root)
+        self.allow_pickle = allow_pickle
 
     def resolve(self, uri: str) -> ModelVersion:
         return self.versions.resolve(uri)
@@ -99,11 +112,21 @@ class ModelFiles:
             "ONNX version", details={"field": "format", "expected": ["native", *formats],
                                      "got": format})
 
-    def load(self, uri: str, *, format: str | None = None, **options: Any) -> LoadedModel:
-        """Resolve ``uri``, fetch and verify its files, load it with its flavor."""
+    def pickle_allowed(self, version: ModelVersion, allow_pickle: bool = False) -> bool:
+        if allow_pickle or self.allow_pickle:
+            return True
+        return version.pickled and self.versions.get_model(version.name).allow_pickle
+
+    def load(self, uri: str, *, format: str | None = None, allow_pickle: bool = False,
+             **options: Any) -> LoadedModel:
+        """Resolve ``uri``, fetch and verify its files, load it with its flavor (a
+        pickle-stored version only when allowed)."""
         from modelplane import flavors
 
-        return flavors.load_model(self.path(self.resolve(uri), format), **options)
+        version = self.resolve(uri)
+        return flavors.load_model(self.path(version, format),
+                                  allow_pickle=self.pickle_allowed(version, allow_pickle),
+                                  **options)
 
     def _download(self, digest: str) -> Path:
         final = self.cache_root / digest

@@ -30,6 +30,7 @@ from modelplane.registry.checks import (
     encode_page_token,
 )
 from modelplane.registry.entities import (
+    ALLOW_PICKLE_TAG,
     EXCLUSIVE_STAGES,
     AuditEntry,
     Deletion,
@@ -61,12 +62,14 @@ class RegistryService:
 
     ``RegistryService(db)`` runs on a :class:`~modelplane.store.db.Database`; pass a
     :class:`RegistryStore` instead to use another backend. ``artifacts`` is where deleted
-    versions' files are removed (default: the configured artifact store, when needed).
+    versions' files are removed (default: the configured artifact store, when needed);
+    when it is given, a version whose artifact digest is not in it is refused, so no
+    version dangles (``verify_artifacts=False`` leaves that to a server the store talks to).
     """
 
     def __init__(self, store: RegistryStore | Database, artifacts: ArtifactStore | None = None,
                  *, artifact_references: ArtifactReferences | None = None,
-                 stage_gate: StageGate | None = None) -> None:
+                 stage_gate: StageGate | None = None, verify_artifacts: bool = True) -> None:
         if isinstance(store, Database):
             from modelplane.registry.sql import SqlRegistryStore
 
@@ -75,6 +78,7 @@ class RegistryService:
         self._artifacts = artifacts
         self._artifact_references = artifact_references
         self._stage_gate = stage_gate
+        self._verify_artifacts = verify_artifacts and artifacts is not None
 
     # -- registered models -------------------------------------------------------------
 
@@ -82,7 +86,7 @@ class RegistryService:
                      tags: Mapping[str, Any] | None = None) -> RegisteredModel:
         return self.store.create_model(check_model_name(name),
                                        description=check_text(description, "description"),
-                                       tags=check_tags(tags))
+                                       tags=_user_tags(tags))
 
     def get_model(self, name: str) -> RegisteredModel:
         return self.store.get_model(name)
@@ -104,10 +108,23 @@ class RegistryService:
         return self.store.update_model(name, description=check_text(description, "description"))
 
     def set_model_tag(self, name: str, key: str, value: Any) -> RegisteredModel:
-        return self.store.update_model(name, set_tags=check_tags({key: value}))
+        return self.store.update_model(name, set_tags=_user_tags({key: value}))
 
     def delete_model_tag(self, name: str, key: str) -> RegisteredModel:
-        return self.store.update_model(name, delete_tags=[check_tag_key(key)])
+        return self.store.update_model(name, delete_tags=list(_user_tags({key: ""})))
+
+    def set_allow_pickle(self, name: str, allowed: bool) -> RegisteredModel:
+        """Let servers load this model's pickle-stored versions (or stop them): an admin's
+        decision that whoever registers its versions is trusted to run code there."""
+        if not isinstance(allowed, bool):
+            raise InvalidArgumentError(f"allowed: expected true or false, got {allowed!r}",
+                                       details={"field": "allowed"})
+        if allowed:
+            return self.store.update_model(name, set_tags={ALLOW_PICKLE_TAG: "true"})
+        model = self.store.get_model(name)
+        if ALLOW_PICKLE_TAG not in model.tags:
+            return model
+        return self.store.update_model(name, delete_tags=[ALLOW_PICKLE_TAG])
 
     def delete_model(self, name: str, *, actor: str = "") -> None:
         """Delete the model, its versions, and their artifacts nothing else references."""
@@ -124,9 +141,9 @@ class RegistryService:
         tags: Mapping[str, Any] | None = None, actor: str = "",
     ) -> ModelVersion:
         """Register the next version of ``name`` (created if it does not exist yet)."""
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise InvalidArgumentError(f"size: expected a byte count >= 0, got {size!r}",
-                                       details={"field": "size"})
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63:
+            raise InvalidArgumentError(f"size: expected a byte count from 0 to 2**63-1, got "
+                                       f"{str(size)[:40]}", details={"field": "size"})
         if code_dirty is not None and not isinstance(code_dirty, bool):
             raise InvalidArgumentError("code_dirty: expected true, false or null",
                                        details={"field": "code_dirty"})
@@ -143,7 +160,17 @@ class RegistryService:
             code_dirty=code_dirty, description=check_text(description, "description"),
             tags=check_tags(tags), actor=_actor(actor),
         )
+        self._check_stored(spec.artifact_digest)
         return self.store.create_version(check_model_name(name), spec)
+
+    def _check_stored(self, digest: str) -> None:
+        if self._verify_artifacts and self._artifacts is not None \
+                and not self._artifacts.exists(digest):
+            raise InvalidArgumentError(
+                f"artifact_digest {digest} is not in the artifact store: upload the model's "
+                "files first (a version must not point at nothing)",
+                details={"field": "artifact_digest", "got": digest,
+                         "expected": "the digest of a stored artifact"})
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
         return self.store.get_version(name, version=check_version(version))
@@ -296,6 +323,17 @@ def _tree_files(store: ArtifactStore, digest: str) -> list[str]:
         return [entry["digest"] for entry in store.read_tree(digest)]
     except (NotFoundError, InvalidArgumentError):
         return []
+
+
+def _user_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    """Checked model tags; the reserved allow-pickle tag is set only by its own call."""
+    out = check_tags(tags)
+    if ALLOW_PICKLE_TAG in out:
+        raise InvalidArgumentError(
+            f"tag {ALLOW_PICKLE_TAG!r} is reserved: an admin sets it with "
+            "`modelplane models allow-pickle NAME` (RegistryService.set_allow_pickle)",
+            details={"field": "tags", "got": ALLOW_PICKLE_TAG})
+    return out
 
 
 def _page(rows: list[Any], limit: int, offset: int) -> Page[Any]:

@@ -16,7 +16,13 @@ from typing import Any
 
 from modelplane.core.filters import Expr, Field, format_filter
 from modelplane.registry.checks import MAX_RESULTS_LIMIT, encode_page_token
-from modelplane.registry.entities import AuditEntry, Deletion, ModelVersion, RegisteredModel
+from modelplane.registry.entities import (
+    ALLOW_PICKLE_TAG,
+    AuditEntry,
+    Deletion,
+    ModelVersion,
+    RegisteredModel,
+)
 from modelplane.registry.store import VersionSpec
 from modelplane.remote.http import RemoteTransport, segment
 
@@ -35,7 +41,7 @@ def _model(data: dict[str, Any]) -> RegisteredModel:
 
 
 def _version(data: dict[str, Any]) -> ModelVersion:
-    fields = {k: v for k, v in data.items() if k != "uri"}
+    fields = {k: v for k, v in data.items() if k not in ("uri", "pickled")}
     for key in ("created_at", "updated_at"):
         fields[key] = datetime.fromisoformat(fields[key])
     fields["aliases"] = tuple(fields["aliases"])
@@ -81,8 +87,14 @@ class RemoteRegistryStore:
         if description is not None:
             data = self.http.patch(path, {"description": description})
         for key, value in (set_tags or {}).items():
+            if key == ALLOW_PICKLE_TAG:  # the admin's setting has its own route
+                data = self.http.put(f"{path}/allow-pickle", {"allowed": value == "true"})
+                continue
             data = self.http.put(f"{path}/tags/{segment(key)}", {"value": value})
         for key in delete_tags:
+            if key == ALLOW_PICKLE_TAG:
+                data = self.http.put(f"{path}/allow-pickle", {"allowed": False})
+                continue
             data = self.http.delete(f"{path}/tags/{segment(key)}")
         return data if data is not None else self.http.get(path)
 

@@ -169,6 +169,13 @@ class RemoteTrackingStore:
                 break
         return found
 
+    def heartbeat(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            self.http.post(f"/runs/{segment(run_id)}/heartbeat", {})
+
+    def fail_stale_heartbeats(self, stale_seconds: float) -> list[str]:
+        return []  # the server sweeps its own database
+
     def running_runs(self, older_than: datetime | None = None) -> list[Run]:
         where: Expr = Comparison(Field(ATTRIBUTES, "status"), "=", "running")
         if older_than is not None:

@@ -67,6 +67,8 @@ def load_version(models: ModelSource, version: ModelVersion, *, fmt: str | None 
     started = time.perf_counter()
     path = models.path(version, fmt)
     options = load_options(path, autocast)
+    if models.pickle_allowed(version):  # --allow-pickle, or the model's admin setting
+        options["allow_pickle"] = True  # (also read by a process pool's loader)
     model = flavors.load_model(path, **options)
     predictor = Predictor(model, fast_paths=fast_paths)
     prepared = None

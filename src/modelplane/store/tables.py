@@ -116,6 +116,7 @@ runs = Table(
     Column("source", Text, nullable=False, server_default=""),
     Column("code_commit", String(64), nullable=True),
     Column("code_dirty", Boolean, nullable=True),
+    Column("heartbeat_at", TS, nullable=True),  # refreshed while the run's process lives
     Index(None, "experiment_id", "start_time"),
     Index(None, "status"),
 )

@@ -12,6 +12,9 @@ appends to an in-memory buffer. The buffer is written in one transaction:
 ``synchronous=True`` writes every call before returning. Nothing logged is lost when
 the run ends normally or with an exception; a failed background write keeps the points
 and retries.
+
+The same thread sends the run's heartbeat (see ``tracking.heartbeat``), and once per
+process marks failed the runs whose heartbeat stopped (their process died).
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ class ActiveRun:
         self._keys: set[str] = set()
         self._last_step = 0
         self._ended = False
+        from modelplane.core.config import get_settings
+
+        settings = get_settings()
+        self._beat_every, self._stale_after = (settings.run_heartbeat_seconds,
+                                               settings.run_stale_seconds)
+        self.beat()  # at once: a process killed right after start is still detected
         _flusher.register(self)
 
     # -- metrics -----------------------------------------------------------------------
@@ -102,6 +111,14 @@ class ActiveRun:
                 with self._lock:
                     self._buffer[:0] = rows  # keep them, in order, for the next try
                 raise
+
+    def beat(self) -> None:
+        """Tell the store this run's process is alive."""
+        self._beat_at = time.monotonic()
+        try:
+            self.service.heartbeat([self.id])
+        except Exception as exc:  # a missed beat is retried; the run goes on
+            log.warning("could not send the heartbeat of run %s: %s", self.id, exc)
 
     # -- params, tags, batches ---------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -187,6 +204,7 @@ class _Flusher:
 
     def __init__(self) -> None:
         self._runs: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
+        self._swept: weakref.WeakSet[Any] = weakref.WeakSet()  # services swept for stale runs
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -219,6 +237,21 @@ class _Flusher:
                     run.flush()
                 except Exception as exc:  # kept in the buffer; retried next tick
                     log.warning("could not write metrics of run %s yet: %s", run.id, exc)
+                if time.monotonic() - run._beat_at >= run._beat_every:
+                    run.beat()
+                self._sweep(run)
+
+    def _sweep(self, run: ActiveRun) -> None:
+        """Once per tracking service in this process: fail runs whose heartbeat stopped."""
+        if run.service in self._swept:
+            return
+        self._swept.add(run.service)
+        try:
+            failed = run.service.store.fail_stale_heartbeats(run._stale_after)
+            if failed:
+                log.warning("marked %d run(s) failed: their heartbeat stopped", len(failed))
+        except Exception as exc:
+            log.warning("could not check for runs whose process died: %s", exc)
 
 
 _flusher = _Flusher()

@@ -251,10 +251,19 @@ class TrackingService:
     def rename_run(self, run_id: str, name: str) -> Run:
         return self.store.update_run(run_id, name=_check_name("run", name))
 
-    def fail_stale_runs(self) -> list[Run]:
-        """Mark failed the running runs whose process on this host is gone."""
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Say these runs' processes are alive (see ``tracking.heartbeat``)."""
+        self.store.heartbeat(run_ids)
+
+    def fail_stale_runs(self, stale_seconds: float | None = None) -> list[Run]:
+        """Mark failed the running runs whose heartbeat stopped ``stale_seconds`` ago
+        (default: the ``run_stale_seconds`` setting), and those whose process on this
+        host is gone."""
+        from modelplane.core.config import get_settings
+
+        seconds = get_settings().run_stale_seconds if stale_seconds is None else stale_seconds
+        failed = [self.store.get_run(i) for i in self.store.fail_stale_heartbeats(seconds)]
         host = socket.gethostname()
-        failed = []
         for run in self.store.running_runs():
             if run.host == host and run.pid is not None and not pid_alive(run.pid):
                 failed.append(self.store.update_run(run.id, status="failed", end_time=utcnow()))

@@ -327,6 +327,16 @@ class SqlTrackingStore:
                              num_rows=r.num_rows, num_columns=r.num_columns, schema=r.schema,
                              profile=r.profile, created_at=as_utc(r.created_at))
 
+    def heartbeat(self, run_ids: list[str]) -> None:
+        from modelplane.tracking.heartbeat import beat
+
+        beat(self.db, run_ids)
+
+    def fail_stale_heartbeats(self, stale_seconds: float) -> list[str]:
+        from modelplane.tracking.heartbeat import fail_stale
+
+        return fail_stale(self.db, stale_seconds)
+
     def running_runs(self, older_than: datetime | None = None) -> list[Run]:
         if older_than is None:
             return self._reader.load(self._running)

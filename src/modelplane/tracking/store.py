@@ -69,4 +69,10 @@ class TrackingStore(Protocol):
 
     def run_datasets(self, run_id: str) -> list[DatasetRecord]: ...
 
+    def heartbeat(self, run_ids: list[str]) -> None:
+        """Refresh the heartbeat of these runs (those still running)."""
+
+    def fail_stale_heartbeats(self, stale_seconds: float) -> list[str]:
+        """Mark failed the running runs whose heartbeat stopped; their ids."""
+
     def running_runs(self, older_than: datetime | None = None) -> list[Run]: ...

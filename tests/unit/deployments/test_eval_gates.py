@@ -15,6 +15,9 @@ from modelplane.core.errors import InvalidArgumentError, InvalidStateError
 from modelplane.monitoring.actions import ActionContext
 from modelplane.monitoring.alerts import Alert, Rule
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 
 def _data(seed: int, n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

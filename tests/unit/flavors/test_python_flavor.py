@@ -26,7 +26,7 @@ def test_local_class_with_records_example(tmp_path: Path) -> None:
     assert (meta.flavor, meta.has_proba, meta.classes) == ("python", True, ["low", "high"])
     assert meta.signature is not None
     assert meta.signature.inputs == [ColumnSpec("x", "float64"), ColumnSpec("tag", "string")]
-    model = load_model(tmp_path / "m")
+    model = load_model(tmp_path / "m", allow_pickle=True)
     assert model.predict([{"x": 2, "tag": "b"}, {"x": 0, "tag": 3}]).tolist() == ["high", "low"]
     assert model.predict({"x": "3.5", "tag": "c"}).tolist() == ["high"]
     np.testing.assert_array_equal(model.predict_proba({"x": 0, "tag": "c"}), [[1.0, 0.0]])
@@ -41,7 +41,7 @@ def test_ndarray_example_and_no_proba(tmp_path: Path) -> None:
             return x.sum(axis=1)
 
     save_model(Summer(), tmp_path / "m", input_example=np.ones((2, 3)))
-    model = load_model(tmp_path / "m")
+    model = load_model(tmp_path / "m", allow_pickle=True)
     np.testing.assert_array_equal(model.predict([[1, 2, 3]]), [6.0])
     assert not model.has_proba
     with pytest.raises(InvalidArgumentError):
@@ -55,7 +55,7 @@ def test_without_example_data_passes_through(tmp_path: Path) -> None:
 
     meta = save_model(Echo(), tmp_path / "m")
     assert meta.signature is None
-    assert load_model(tmp_path / "m").predict("abcd").tolist() == [4]
+    assert load_model(tmp_path / "m", allow_pickle=True).predict("abcd").tolist() == [4]
 
 
 def test_predict_failing_on_the_example_is_reported(tmp_path: Path) -> None:

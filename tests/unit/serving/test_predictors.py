@@ -75,7 +75,7 @@ class Summary:
 
 def test_models_that_are_not_row_aligned_are_not_batched(tmp_path: Path) -> None:
     example = np.ones((1, 3))
-    model = loaded(Summary(), example, tmp_path)
+    model = loaded(Summary(), example, tmp_path, allow_pickle=True)  # a python model
     predictor = Predictor(model)
     predictor.check(model.prepare(example))
     assert not predictor.batchable

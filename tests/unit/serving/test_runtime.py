@@ -15,6 +15,9 @@ from modelplane.core.errors import IntegrityCheckError, InvalidArgumentError, No
 from modelplane.serving.loading import load_version
 from modelplane.serving.runtime import ModelRuntime, ServeSpec
 
+# these tests serve python-flavor models they define: pickles, loaded under the opt-in
+pytestmark = pytest.mark.usefixtures("trust_pickles")
+
 
 class Constant:
     """A python model answering ``value`` for every row (tells versions apart)."""
@@ -69,12 +72,12 @@ def test_damaged_cache_copy_is_fetched_again_and_a_damaged_store_refused(
     client = Client()
     version = log(client, forest, cancer[0][:5])
     root = client.models.fetch(version.artifact_digest)
-    pickle_file = root / "model" / "model.pkl"
+    pickle_file = root / "model" / "model.skops"
     pickle_file.write_bytes(b"tampered")
     loaded = load_version(client.models, version)  # re-fetched, verified, loads
     assert loaded.example is not None and pickle_file.read_bytes() != b"tampered"
     for entry in client.artifacts.read_tree(version.artifact_digest):
-        if entry["path"] == "model/model.pkl":
+        if entry["path"] == "model/model.skops":
             blob = Path(client.artifacts._blob_path(entry["digest"]))
             blob.write_bytes(b"tampered in the store")
     pickle_file.write_bytes(b"tampered")

@@ -94,8 +94,11 @@ class MlflowContext:
                    for e in self.artifacts.read_tree(version.artifact_digest)
                    if e["path"].startswith("model/")]
         names = {e.path for e in entries}
+        digests = {e.path: e.digest for e in entries}
         if mlflow_flavor.MLMODEL not in names:
-            text = mlflow_flavor.mlmodel_for(version.model_meta, names)
+            text = mlflow_flavor.mlmodel_for(version.model_meta, names,
+                                             lambda name: self.artifacts.get_bytes(
+                                                 digests[name]))
             if text is not None:
                 data = text.encode()
                 entries.append(FileEntry(mlflow_flavor.MLMODEL, self.artifacts.put_bytes(data),

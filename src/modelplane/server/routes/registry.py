@@ -15,6 +15,7 @@ from modelplane.server.deps import RegistryDep, VersionPath, VersionQuery
 from modelplane.server.schemas.registry import (
     AliasOut,
     AliasUpdate,
+    AllowPickleUpdate,
     AuditEntryListOut,
     AuditEntryOut,
     ModelVersionCreate,
@@ -93,6 +94,13 @@ def set_model_tag(registry: RegistryDep, name: str, key: str,
 @router.delete("/models/{name}/tags/{key:path}", response_model=RegisteredModelOut)
 def delete_model_tag(registry: RegistryDep, name: str, key: str) -> RegisteredModelOut:
     return RegisteredModelOut.model_validate(registry.delete_model_tag(name, key))
+
+
+@router.put("/models/{name}/allow-pickle", response_model=RegisteredModelOut)
+def set_allow_pickle(registry: RegistryDep, name: str,
+                     body: AllowPickleUpdate) -> RegisteredModelOut:
+    """Let servers load this model's pickle-stored versions (an admin's setting)."""
+    return RegisteredModelOut.model_validate(registry.set_allow_pickle(name, body.allowed))
 
 
 # -- versions -----------------------------------------------------------------------------

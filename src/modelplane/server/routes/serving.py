@@ -69,6 +69,7 @@ class ServingLayer:
         self.client = client
         self.alert_interval = alert_interval
         self._stop_alerts: Any = None
+        self._stop_upkeep: Any = None
         self.runtime = runtime
         self.deployments = deployments
         self.metrics = metrics
@@ -158,6 +159,9 @@ class ServingLayer:
                     if self.alert_interval > 0:  # the full server evaluates alert rules
                         monitoring = self.client.monitoring
                         self._stop_alerts = monitoring.start_evaluator(self.alert_interval)
+                        from modelplane.server.upkeep import start_upkeep  # and cleans up
+
+                        self._stop_upkeep = start_upkeep(self.client)
                 except Exception as exc:
                     log.exception("serving failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -175,6 +179,8 @@ class ServingLayer:
         """Stop evaluating rules and write what the prediction log still holds."""
         if self._stop_alerts is not None:
             self._stop_alerts.set()
+        if self._stop_upkeep is not None:
+            self._stop_upkeep.set()
         self.runtime.predlog.flush(5.0)
         if "monitoring" in vars(self.client):  # only if this process used it
             self.client.monitoring.close()

@@ -107,6 +107,13 @@ def fail_stale_runs(tracking: TrackingDep) -> list[RunOut]:
 
 
 # -- runs ------------------------------------------------------------------------------
+@router.post("/runs/{run_id}/heartbeat", **_NO_CONTENT)
+def heartbeat(run_id: str, tracking: TrackingDep) -> Response:
+    """The run's process is alive (a run whose heartbeat stops is marked failed)."""
+    tracking.heartbeat([run_id])
+    return Response(status_code=204)
+
+
 @router.post("/runs", response_model=RunOut, status_code=201)
 def create_run(body: RunCreate, tracking: TrackingDep) -> RunOut:
     origin = RunOrigin(user=body.user, host=body.host, pid=body.pid,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "AliasOut",
     "AliasUpdate",
+    "AllowPickleUpdate",
     "AuditEntryListOut",
     "AuditEntryOut",
     "ModelVersionCreate",
@@ -48,6 +49,10 @@ class TagUpdate(_In):
     value: str
 
 
+class AllowPickleUpdate(_In):
+    allowed: bool
+
+
 class RegisteredModelOut(_Out):
     id: str
     name: str
@@ -57,6 +62,7 @@ class RegisteredModelOut(_Out):
     latest_version: int | None
     tags: dict[str, str]
     aliases: dict[str, int]
+    allow_pickle: bool = False
 
 
 class RegisteredModelListOut(BaseModel):
@@ -110,6 +116,7 @@ class ModelVersionOut(_Out):
     updated_at: datetime
     tags: dict[str, str]
     aliases: list[str]
+    pickled: bool = False
 
 
 class ModelVersionListOut(BaseModel):
