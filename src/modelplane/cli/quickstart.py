@@ -85,8 +85,7 @@ def _train(client: Any, console: Any, data: dict[str, Any], *, c: float) -> Any:
     params = {"C": c, "max_iter": 200, "model": "logistic-regression"}
     with client.start_run(EXPERIMENT, name=f"logreg-C{c}", params=params,
                           tags={"team": "quickstart"}) as run:
-        run.log_dataset(train, name="breast-cancer-train", role="train")
-        run.log_dataset(test, name="breast-cancer-test", role="eval")
+        _log_data(run, train, test)
         with Progress(console=console, transient=True) as progress, warnings.catch_warnings():
             # early steps stop the solver short on purpose: the curve is the point
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -106,6 +105,20 @@ def _train(client: Any, console: Any, data: dict[str, Any], *, c: float) -> Any:
                   f"datasets train+eval versioned; registered [bold]{MODEL}:{version.version}"
                   f"[/] ({version.flavor}, {version.size / 1024:.0f} KiB)")
     return version
+
+
+def _log_data(run: Any, train: Any, test: Any) -> None:
+    """Version both splits and keep them as run artifacts (data/*.parquet): what the run
+    trained and was evaluated on stays readable, e.g. by `models optimize`."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="modelplane-quickstart-") as tmp:
+        for frame, name, role in ((train, "train", "train"), (test, "test", "eval")):
+            path = Path(tmp) / f"{name}.parquet"
+            frame.to_parquet(path, index=False)
+            run.log_artifact(path, f"data/{name}.parquet")
+            run.log_dataset(str(path), name=f"breast-cancer-{name}", role=role)
 
 
 def _registry_tour(client: Any, console: Any, versions: list[int]) -> None:
