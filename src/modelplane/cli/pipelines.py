@@ -36,8 +36,8 @@ ExecutorOpt = Annotated[str, typer.Option(
     "--executor", "-x", help="local (in-process), subprocess or subprocess:N (a pool of N "
     "workers running independent steps in parallel).")]
 RunArg = Annotated[str, typer.Argument(
-    help="The pipeline run: its id, a unique start of it or the short id printed (its last "
-         "8 characters).")]
+    help="The pipeline run: its id, a unique start of it, the short id printed (its last 8 "
+         "characters), or a pipeline name (its newest run).")]
 GATE_STEP = "modelplane.pipelines.gates:_register_fn"
 _STYLE = {"succeeded": "green", "cached": "cyan", "running": "yellow", "retrying": "yellow",
           "failed": "red", "skipped": "magenta", "pending": "dim"}
@@ -309,7 +309,8 @@ def _step_label(name: str, step: Any, also: list[str]) -> str:
 @app.command("lineage")
 def lineage(target: Annotated[str, typer.Argument(
         help="A model URI, e.g. models:/NAME:VERSION or models:/NAME@production (where it "
-             "came from), or a pipeline run id or its start or end (what it touched)")],
+             "came from), or a pipeline run: its id, its start or end, or a pipeline name "
+             "(its newest run; what it touched)")],
             as_json: JsonOpt = False) -> None:
     """Follow lineage from a model version back, or from a pipeline run forward, as a tree
     (--json: the full records)."""

@@ -51,15 +51,43 @@ def quickstart() -> None:
     features_tour(client, console, data)
     from modelplane.cli.quickstart_loop import closed_loop_tour
 
-    closed_loop_tour(client, console, data)
-    console.rule("[bold]next")
-    console.print("  modelplane runs list --experiment quickstart")
-    console.print(f"  modelplane models history {MODEL}")
-    console.print("  modelplane features list")
-    console.print("  modelplane pipelines list          # the retraining run the alert started")
-    console.print("  modelplane deploy show breast-cancer-live")
-    console.print("  modelplane monitor report breast-cancer --window 1h")
-    console.print("  modelplane server     # web UI at http://127.0.0.1:8000/, REST under /api/v1")
+    sent = closed_loop_tour(client, console, data)
+    folder = _write_samples(facts["home"], data, sent)
+    console.print(f"[green]✓[/] sample inputs in {folder}: record.json (one /predict record), "
+                  "rows.csv (rows for `modelplane predict`), labels.csv (the true labels of "
+                  "the requests sent, for `modelplane monitor labels`)")
+    console.rule("[bold]next (the README's tour goes on from here)")
+    for line in NEXT:
+        console.print(f"  {line}", markup=False, highlight=False)
+
+
+NEXT = (
+    "modelplane runs list --experiment quickstart",
+    "modelplane runs history logreg-C1.0 auc   # a run by name, id, or the short id shown",
+    f"modelplane models history {MODEL}",
+    "modelplane features list",
+    "modelplane pipelines list                 # the retraining run the alert started",
+    "modelplane deploy show breast-cancer-live",
+    "modelplane monitor report breast-cancer --window 1h",
+    "modelplane server     # web UI at http://127.0.0.1:8000/, REST under /api/v1",
+)
+
+
+def _write_samples(home: Any, data: dict[str, Any], sent: list[str]) -> Any:
+    """HOME/quickstart/: inputs to try the CLI and HTTP with (see the README's tour)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(home) / "quickstart"
+    folder.mkdir(parents=True, exist_ok=True)
+    features, test = data["features"], data["test"]
+    record = {k: float(v) for k, v in test[features].iloc[0].items()}
+    (folder / "record.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    test[features].to_csv(folder / "rows.csv", index=False)
+    label = int(data["train"]["target"].iloc[0])  # the drifted requests scale that row
+    lines = ["request_id,label", *(f"{rid},{label}" for rid in sent)]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
 def _load_data() -> dict[str, Any]:

@@ -39,7 +39,8 @@ class FlakyModel:
             return self.good.predict(x)
 
 
-def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
+def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> list[str]:
+    """The tour; returns the request ids of the drifted traffic it sent."""
     from modelplane.deployments.examples import _InProcessServer, _record, canary_tour
 
     console.rule("[bold]the closed loop: drift -> retrain -> canary -> promote")
@@ -60,11 +61,12 @@ def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
     record = _record(client, MODEL)
     import httpx
 
+    sent = []
     with _InProcessServer(client, poll=0.25) as url, httpx.Client(base_url=url) as http:
         for i in range(200):  # production traffic has moved: every feature 1.8x larger
             body = {k: v * 1.8 * (0.9 + 0.2 * ((i * 7919) % 100) / 100)
                     if isinstance(v, float) else v for k, v in record.items()}
-            http.post(f"/predict/{DEPLOYMENT}", json=body)
+            sent.append(http.post(f"/predict/{DEPLOYMENT}", json=body).headers["x-request-id"])
         _wait_for_log(monitoring, 200)
     drift = monitoring.drift(MODEL, "15m")
     console.print(f"[green]✓[/] 200 drifted requests served and logged; drift share "
@@ -76,11 +78,11 @@ def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
                       f"{alert.actions}")
     version = _retrained_version(client, console, alerts)
     if version is None:
-        return
+        return sent
     if version == production:
         console.print(f"[green]✓[/] {MODEL}:{version} already serves all traffic: no canary")
         _bad_release(client, console, data)
-        return
+        return sent
     done = canary_tour(client, console, model=MODEL, version=version, deployment=DEPLOYMENT,
                        steps=(10, 50, 100), hold=0.5, hold_requests=15,
                        promote_stage="production")
@@ -91,6 +93,7 @@ def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
     console.print(f"[green]✓[/] rule drift-retrain stays: its {RULE_COOLDOWN} cooldown outlasts "
                   f"its {RULE_WINDOW} window, so this traffic cannot fire it again, and a "
                   "retrain that changes nothing registers nothing")
+    return sent
 
 
 def _ensure_rule(monitoring: Any) -> None:
