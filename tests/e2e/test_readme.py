@@ -197,8 +197,10 @@ def _what_the_commands_did(demo: Demo) -> None:
     assert int8["flavor"] == "onnx" and int8["tags"]["quantization"] == "int8"
     shown = json.loads(demo.run("modelplane deploy show breast-cancer-ab --json").stdout)
     assert shown["canary"]["version"] == 5
-    logged = json.loads(demo.run("modelplane monitor predictions breast-cancer --limit 500 "
-                                 "--json").stdout)
-    assert sum(1 for p in logged if p["labelled"]) >= 200
+    labels = (Path(demo.env["HOME"]) / ".modelplane" / "quickstart" / "labels.csv")
+    first = labels.read_text().splitlines()[1].split(",")
+    logged = json.loads(demo.run(f"modelplane monitor predictions breast-cancer --request-id "
+                                 f"{first[0]} --json").stdout)
+    assert [(p["labelled"], p["label"]) for p in logged] == [(True, int(first[1]))]
     rules = json.loads(demo.run("modelplane monitor rules list breast-cancer --json").stdout)
     assert {r["name"] for r in rules} == {"drift-retrain", "errors"}
