@@ -179,9 +179,9 @@ def _gate_decisions(run: PipelineRun) -> list[str]:
             lines.append(f"[green]gate passed[/]: registered [bold]{name}:{report['version']}"
                          f"[/] → {step.params.get('stage', 'staging')} ({reasons})")
         elif decision == "unchanged":
-            lines.append(f"[cyan]gate passed, model unchanged[/]: it is the artifact "
+            lines.append(f"[cyan]model unchanged[/]: it is the artifact "
                          f"{name}:{report['unchanged_from']} was registered from (same data, "
-                         f"code and params); nothing registered ({reasons})")
+                         f"code and params); nothing registered (gate: {reasons})")
         else:
             lines.append(f"[yellow]gate refused the candidate[/]: nothing registered "
                          f"({reasons})")

@@ -8,7 +8,8 @@ to staging; the scores, the dataset digest and the verdict are recorded on the v
 as tags and in its description. A rejected candidate is not registered; the step still
 succeeds and returns the report (``fail_on_reject=True`` makes it fail instead). A
 candidate that is the very artifact an earlier version was registered from (a rerun with
-the same data, code and params, its steps cached) registers nothing either: the report's
+the same data, code and params, its steps cached) registers nothing, whatever the gates
+say (there is nothing new to gate, so it never fails the step either): the report's
 ``decision`` is ``registered``, ``rejected`` or ``unchanged`` (``unchanged_from``: that
 version).
 """
@@ -163,14 +164,14 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
     if run is not None:
         run.log_metrics({f"candidate_{k}": v for k, v in candidate.items()})
         run.log_dataset(eval_data, name=f"{name}-eval", role="eval")
+    same = _registered_as(client, name, _input_digest("model"))
+    if same is not None:  # same data, code and params (a cached train step): nothing new
+        report.update(decision="unchanged", unchanged_from=same)
+        return report
     if not passed:
         if fail_on_reject:
             raise InvalidStateError(f"gate rejected the candidate for {name}: "
                                     f"{'; '.join(report['reasons'])}")
-        return report
-    same = _registered_as(client, name, _input_digest("model"))
-    if same is not None:  # same data, code and params (a cached train step): nothing new
-        report.update(decision="unchanged", unchanged_from=same)
         return report
     report["version"] = _register(client, model, name, report, stage, run,
                                   _example(eval_data, target))
