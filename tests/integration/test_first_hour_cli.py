@@ -29,10 +29,17 @@ def test_a_group_without_a_command_prints_its_help(args: tuple[str, ...]) -> Non
 def test_runs_by_short_id_start_or_name_and_ambiguity_lists_them(mp_home: Path) -> None:
     client = Client()
     ids = []
+    from sklearn.dummy import DummyClassifier
+
     for name in ("lr-C1", "lr-C0.1"):
         with client.start_run("churn", name=name) as run:
             run.log_metric("auc", 0.9)
             ids.append(run.id)
+            if name == "lr-C1":
+                run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "churn",
+                              input_example=[[0.0]])
+    listed = cli("runs", "show", "lr-C1")
+    assert "models:/churn:1" in listed.stdout  # where a runs:/ URI's user is pointed
     for ref, want in ((ids[0][-8:], ids[0]), ("lr-C0.1", ids[1]), (ids[1], ids[1])):
         shown = cli("runs", "show", ref, "--json")
         assert shown.returncode == 0, shown.stderr

@@ -146,7 +146,19 @@ def show(run_id: RunArg, as_json: JsonOpt = False) -> None:
         for a in artifacts:
             table.add_row(a.path, "folder" if a.is_dir else "file", str(a.size), a.digest[:12])
         out.append(table)
+    versions = _registered(run_id)
+    if versions:
+        table = _table("model versions registered from this run", "uri", "stage", "flavor")
+        for v in versions:
+            table.add_row(v.uri, v.stage, v.flavor)
+        out.append(table)
     fmt.print_all(*out)
+
+
+def _registered(run_id: str) -> list[Any]:
+    from modelplane.client import Client
+
+    return Client().registry.search_versions(f"run_id = '{run_id}'", max_results=100).items
 
 
 def _summary(run: Run, experiment: str) -> Table:
