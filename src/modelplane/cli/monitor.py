@@ -32,14 +32,29 @@ ACTION_HELP = ("An action as JSON (repeatable), e.g. --action '" + ACTION_EXAMPL
 
 
 def _service(model: str | None = None) -> MonitoringService:
-    """The monitoring service; with ``model``, first the check that the registry knows it
-    (a typo would otherwise read as a model with no traffic: empty tables, exit 0)."""
+    """The monitoring service; with ``model``, first the check that the model is known: a
+    registered model, or one with predictions, a reference or rules (models served
+    elsewhere log predictions without being registered). A typo would otherwise read as
+    a model with no traffic: empty tables and exit 0."""
     from modelplane.client import Client
+    from modelplane.core.errors import NotFoundError
 
     client = Client()
-    if model is not None:
-        client.registry.get_model(model)  # NotFoundError: "did you mean ...?"
-    return client.monitoring
+    monitoring = client.monitoring
+    if model is None:
+        return monitoring
+    try:
+        client.registry.get_model(model)
+    except NotFoundError as exc:
+        if (monitoring.list_references(model) or monitoring.list_rules(model)
+                or monitoring.health(model, "1p").overall.requests):
+            return monitoring
+        close = exc.details.get("suggestions") or []
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise NotFoundError(f"no model {model!r}: it is not registered and has no "
+                            f"predictions, reference or rules{hint}",
+                            details={"model": model, "suggestions": close}) from None
+    return monitoring
 
 
 def _print(*renderables: Any) -> None:
@@ -186,7 +201,7 @@ def reference(
     as_json: JsonOpt = False,
 ) -> None:
     """Set MODEL's reference profile (or show it when neither --data nor --dataset)."""
-    service = _service(model)
+    service = _service(model if data is None and dataset is None else None)
     if data is None and dataset is None:
         ref = service.reference(model, version)
     else:
