@@ -16,18 +16,24 @@ help:
 	@echo "make lint   - ruff and mypy"
 
 $(BIN)/python:
+	@echo "==> creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed-all: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[all]'
+# the demo installs only what the quickstart and the README's tour use (no PyTorch);
+# pip shows each download and its progress
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	@echo "==> installing modelplane[demo] into $(VENV): scikit-learn, ONNX Runtime (no PyTorch)"
+	$(PIP) install --progress-bar on -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[all,dev]'
-	touch $@ $(VENV)/.installed-all
+	@echo "==> installing modelplane[all,dev] into $(VENV) (PyTorch included: the tests use it)"
+	$(PIP) install --progress-bar on -e '.[all,dev]'
+	touch $@ $(VENV)/.installed-demo
 
-demo: $(VENV)/.installed-all
+demo: $(VENV)/.installed-demo
+	@echo "==> modelplane quickstart (about a minute; every step prints as it goes)"
 	$(BIN)/modelplane quickstart
 
 .venv-mlflow/.requirements: tests/mlflow-requirements.txt | $(VENV)/.installed-dev

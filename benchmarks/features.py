@@ -142,7 +142,7 @@ for _ in range(int(reps)):
     right = feats.sort_values("event_timestamp")
     merged = pd.merge_asof(left, right, on="event_timestamp", by="entity_id",
                            direction="backward",
-                           tolerance=pd.Timedelta(hours=2) - pd.Timedelta(1, "us"))
+                           tolerance=pd.Timedelta(hours=2))
     merged = merged.sort_values("__i").drop(columns="__i").reset_index(drop=True)
     times.append(time.perf_counter() - start)
     cpus.append(cpu() - start_cpu)

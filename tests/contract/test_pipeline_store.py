@@ -131,3 +131,36 @@ def test_two_schedulers_fire_each_occurrence_once(client: mp.Client, database_ur
     # passed since, on a slow machine, makes a new occurrence due, rightly)
     earliest = min(schedule.next_fire_at for schedule in scheduler.list_schedules())
     assert scheduler.fire_due(now=earliest - timedelta(microseconds=1)) == []
+
+
+def test_a_rerun_that_changes_nothing_registers_nothing(client: mp.Client) -> None:
+    """The steps come from the cache, so the model is the very artifact version 1 was
+    registered from: the gate says so and nothing new is registered (the quickstart's
+    drift rule, firing again on the same data, used to pile up identical versions)."""
+    service = client.pipelines
+    first = flows.gated.run()
+    again = flows.gated.run()
+    assert [s.status for s in again.steps][:2] == ["cached", "cached"]
+    report = service.load_output(again.id, "register")
+    assert report["decision"] == "unchanged" and report["unchanged_from"] == 1
+    assert report["version"] is None and report["passed"]
+    assert client.registry.get_latest_version("gated-model").version == 1
+    assert service.load_output(first.id, "register")["decision"] == "registered"
+    changed = flows.gated.run(C=0.5)  # another model: the gate decides as usual
+    assert service.load_output(changed.id, "register")["decision"] in ("registered",
+                                                                        "rejected")
+
+
+def test_pipeline_runs_by_start_end_or_pipeline_name(client: mp.Client) -> None:
+    from modelplane.core.errors import InvalidArgumentError, NotFoundError
+
+    service = client.pipelines
+    first, second = flows.simple.run(n=2), flows.simple.run(n=3)
+    assert service.resolve_run_id(first.id[-8:]) == first.id
+    assert service.resolve_run_id(second.id) == second.id
+    assert service.resolve_run_id("simple") == second.id  # its newest run
+    shared = next(n for n in range(4, 32) if first.id[:n] != second.id[:n]) - 1
+    with pytest.raises(InvalidArgumentError, match="ambiguous: it matches 2 pipeline runs"):
+        service.resolve_run_id(first.id[:max(shared, 4)])
+    with pytest.raises(NotFoundError, match="pipeline run 'nothing' not found"):
+        service.resolve_run_id("nothing")

@@ -340,6 +340,38 @@ def test_resolve_every_uri_form(reg: RegistryService) -> None:
         reg.resolve("models:/churn:1")
 
 
+def test_mlflow_uris_as_users_paste_them(reg: RegistryService) -> None:
+    """``/latest`` is the newest version whatever its stage, ``/None`` MLflow's unstaged
+    (development), and ``@`` with a reserved word means the same as ``/``."""
+    _versions(reg, "churn", 4)
+    reg.set_stage("churn", 2, "production")
+    reg.set_stage("churn", 4, "archived")
+    cases = {"models:/churn/latest": 4, "models:/churn/Latest": 4, "churn@latest": 4,
+             "churn:latest": 4, "models:/churn/None": 3, "models:/churn@none": 3,
+             "models:/churn/Production": 2, "models:/churn@PRODUCTION": 2,
+             "models:/churn/Archived": 4, "models:/churn/3/": 3}
+    assert {uri: reg.resolve(uri).version for uri in cases} == cases
+    for version in (1, 3):
+        reg.set_stage("churn", version, "staging")
+    with pytest.raises(NotFoundError, match="no version in stage 'development'"):
+        reg.resolve("models:/churn/None")
+    reg.create_model("empty")
+    with pytest.raises(NotFoundError, match="'empty' has no versions yet"):
+        reg.resolve("models:/empty/latest")
+    with pytest.raises(NotFoundError, match="'ghost' not found"):
+        reg.resolve("models:/ghost/latest")
+
+
+@pytest.mark.parametrize("alias", ["Production", "production", "None", "latest", "LATEST"])
+def test_an_alias_named_like_a_stage_says_what_the_uri_means(reg: RegistryService,
+                                                            alias: str) -> None:
+    _versions(reg, "churn", 1)
+    with pytest.raises(InvalidArgumentError, match=rf"models:/NAME@{alias} already means "
+                       r"the (\w+ stage|newest version).*unlike MLflow.*'champion'") as info:
+        reg.set_alias("churn", alias, 1)
+    assert info.value.details == {"field": "alias"}
+
+
 @pytest.mark.parametrize("uri", ["", "churn", "models:/churn", "models:/churn:x",
                                  "models:/churn:0", "s3://b/churn:1", "models:/.x:1",
                                  "churn@12", "models:/churn/abc"])

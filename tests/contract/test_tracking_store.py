@@ -222,3 +222,30 @@ def test_stale_runs_of_dead_processes_are_marked_failed(tracking: TrackingServic
     assert [r.id for r in failed] == [run_id]
     assert tracking.get_run(run_id).status == "failed"
     assert tracking.get_run(alive.id).status == "running"
+
+
+def test_runs_are_found_by_a_unique_start_end_or_name(tracking: TrackingService) -> None:
+    """What people copy: the short id the CLI prints (the end), the start, the name."""
+    first = tracking.start_run("churn", name="lr-C1")
+    second = tracking.start_run("churn", name="lr-C0.1")
+    assert tracking.resolve_run_id(first.id) == first.id
+    assert tracking.resolve_run_id(first.id[-8:]) == first.id
+    assert tracking.resolve_run_id(second.id[:20]) == second.id  # ids share their start
+    assert tracking.resolve_run_id("lr-C0.1") == second.id
+    tracking.delete_run(second.id)
+    assert tracking.resolve_run_id(second.id[-8:]) == second.id  # to restore it
+    shared = next(n for n in range(4, 32) if first.id[:n] != second.id[:n]) - 1
+    with pytest.raises(InvalidArgumentError, match=r"is ambiguous: it matches 2 runs \(") as info:
+        tracking.resolve_run_id(first.id[:max(shared, 4)])
+    assert first.id in info.value.message and second.id in info.value.message
+    with pytest.raises(NotFoundError, match="run 'nope' not found"):
+        tracking.resolve_run_id("nope")
+
+
+def test_an_unknown_experiment_names_the_close_ones(tracking: TrackingService) -> None:
+    tracking.create_experiment("quickstart")
+    with pytest.raises(NotFoundError, match="did you mean 'quickstart'"):
+        tracking.get_experiment("quickstrat")
+    with pytest.raises(NotFoundError) as info:
+        tracking.search_runs("", experiments=["zzz-nothing-alike"])
+    assert "did you mean" not in info.value.message

@@ -35,6 +35,26 @@ def test_quickstart_on_a_fresh_home(mp_home: Path) -> None:
     assert client.registry.resolve("models:/breast-cancer@production").version == 3
     assert client.deployments.get("breast-cancer-live").canary.status == "rolled_back"
 
+    # no loop left running: the rule cannot fire again on this traffic (its cooldown
+    # outlasts its window), and the retraining it runs, if it did, would register nothing
+    rule = client.monitoring.get_rule("breast-cancer", "drift-retrain")
+    from modelplane.monitoring.windows import parse_duration
+
+    assert rule.cooldown_s >= parse_duration(rule.window)
+    assert client.monitoring.evaluate_rules("breast-cancer", wait_for_actions=True) == []
+    action = rule.actions[0]
+    rerun = client.pipelines.run(action["pipeline"], action["params"])
+    report = client.pipelines.load_output(rerun.id, "register")
+    assert report["decision"] == "unchanged" and report["unchanged_from"] == 3
+    assert client.registry.get_model("breast-cancer").latest_version == 4
+    assert "within tolerance 0.02" in client.registry.get_version("breast-cancer", 3).description
+    samples = mp_home / "quickstart"
+    assert {p.name for p in samples.iterdir()} == {"record.json", "rows.csv", "labels.csv"}
+    assert len((samples / "labels.csv").read_text().splitlines()) == 201
+    assert client.registry.resolve("models:/diagnosis@production").version == 1
+
     again = cli("quickstart", timeout=600)  # a second run reuses the same home
     assert again.returncode == 0, again.stderr
-    assert "registered breast-cancer:5" in " ".join(again.stdout.split())
+    second = " ".join(again.stdout.split())
+    assert "registered breast-cancer:5" in second
+    assert "the model is unchanged, breast-cancer:3" in second  # nothing new to register

@@ -77,6 +77,9 @@ def test_registry_flow_through_the_real_server(
         assert back.status_code == 200 and back.json()["version"] == 2
         resolved = c.get(f"{API}/models/resolve", params={"uri": "models:/churn@production"})
         assert resolved.json()["version"] == 2
+        for uri, version in (("models:/churn/latest", 3), ("models:/churn/Production", 2)):
+            assert c.get(f"{API}/models/resolve", params={"uri": uri}).json()[
+                "version"] == version
 
         put = c.put(f"{API}/models/churn/aliases/champion", json={"version": 3})
         assert put.json() == {"name": "churn", "alias": "champion", "version": 3}
@@ -156,6 +159,7 @@ def test_bad_inputs_are_422_naming_the_field(client: httpx.Client) -> None:
                      json={"artifact_digest": "xyz", "flavor": "sk"}), "artifact_digest"),
         (client.put(f"{API}/models/churn/aliases/123", json={"version": 1}), "alias"),
         (client.put(f"{API}/models/churn/aliases/production", json={"version": 1}), "alias"),
+        (client.put(f"{API}/models/churn/aliases/Latest", json={"version": 1}), "alias"),
         (client.get(f"{API}/models/churn/versions/abc"), "version"),
         (client.get(f"{API}/models", params={"page_token": "garbage"}), "page_token"),
         (client.get(f"{API}/models/resolve", params={"uri": "s3://x"}), "uri"),

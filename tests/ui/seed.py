@@ -3,16 +3,20 @@
 
 What it holds, and what the tests rely on:
 - experiment ``churn``: runs ``lr-C1`` (C=1.0, auc 0.93, loss over 5 steps),
-  ``lr-C0.1`` (C=0.1, auc 0.88, loss over 3 steps), each with a training dataset and an
-  artifact ``notes.txt``; ``broken`` (failed, no metrics);
+  ``lr-C0.1`` (C=0.1, auc 0.88, loss over 3 steps), each with a training dataset, an
+  artifact ``notes.txt`` and a folder ``plots/`` holding ``curve.png``; ``broken``
+  (failed, no metrics);
 - registered model ``churn``: v1 from ``lr-C1`` (production, alias ``champion``), v2 from
   ``lr-C0.1`` (production for a while, then rolled back: archived), v3 (staging);
 - deployment ``churn-live``: production 80, staging 20; ``churn-canary``: a canary of v3
-  at its first step (10%) against production;
-- a reference profile for ``churn`` (x1 ~ N(0, 1), x2 ~ N(5, 1), plan in a/b) and an
-  alert rule on drift share; predictions are sent over HTTP by :func:`send_traffic`
-  (x1 shifted by +3, so x1 drifts and x2 does not);
-- feature view ``customer_stats`` and feature service ``churn_features``;
+  at its first step (10%) against production; ``churn-rolled-back``: a canary of v3 that
+  was rolled back at its first step;
+- a reference profile for ``churn`` (x1 ~ N(0, 1), x2 ~ N(5, 1), plan in a/b, and a
+  column with a long name, :data:`LONG`, ~ N(0, 1)) and an alert rule on drift share;
+  predictions are sent over HTTP by :func:`send_traffic` (x1 shifted by +3, so x1
+  drifts and the others do not);
+- feature view ``customer_stats`` (materialized once) and feature service
+  ``churn_features``;
 - pipeline runs of ``ui-demo``: one succeeded, one with a failing step.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,13 @@ MODEL = "churn"
 DEPLOYMENT = "churn-live"
 CANARY = "churn-canary"  # no traffic: its canary stays at the first step
 EXPERIMENT = "churn"
-FEATURES = ("x1", "x2", "plan")
+LONG = "average_session_length_in_minutes_over_the_last_thirty_days_x3"
+FEATURES = ("x1", "x2", "plan", LONG)
+ROLLED_BACK = "churn-rolled-back"
+#: a 2x2 PNG (red, green / blue, white)
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a730000001249444154789c"
+    "63f8cfc0c000c20cff8100001fee05fb0bd9688b0000000049454e44ae426082")
 REQUESTS, ROWS_PER_REQUEST = 40, 5
 ROWS = REQUESTS * ROWS_PER_REQUEST
 NOTES = "trained on the January snapshot"
@@ -43,7 +54,7 @@ def _frame(n: int, shift: float, seed: int) -> Any:
 
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"x1": rng.normal(shift, 1.0, n), "x2": rng.normal(5.0, 1.0, n),
-                         "plan": rng.choice(["a", "b"], n)})
+                         "plan": rng.choice(["a", "b"], n), LONG: rng.normal(0.0, 1.0, n)})
 
 
 class PlanModel:
@@ -77,6 +88,9 @@ def seed(settings: Any) -> dict[str, Any]:
                 notes = Path(tmp) / "notes.txt"
                 notes.write_text(f"{name}: {NOTES}\n")
                 run.log_artifact(notes)
+                (Path(tmp) / "plots").mkdir()
+                (Path(tmp) / "plots" / "curve.png").write_bytes(PNG)
+                run.log_artifacts(Path(tmp) / "plots", "plots")
             mv = run.log_model(model, MODEL, input_example=example, flavor="python")
             versions.append(mv.version)
             ids[name] = run.id
@@ -98,6 +112,9 @@ def seed(settings: Any) -> dict[str, Any]:
     client.deployments.create(CANARY, MODEL, {"production": 100})
     client.deployments.start_canary(CANARY, v3.version, steps=(10, 50, 100), hold="1h",
                                     gates=["error_rate:max=0.05"])
+    client.deployments.create(ROLLED_BACK, MODEL, {"production": 100})
+    client.deployments.start_canary(ROLLED_BACK, v3.version, steps=(10, 50, 100), hold="1h")
+    client.deployments.fail_canary(ROLLED_BACK, "error_rate 0.2 > max 0.05")
     client.monitoring.set_reference(MODEL, train)
     client.monitoring.create_rule(MODEL, "x1-drift", "drift_share", 0.2, window="1h")
     _features(client)
@@ -119,6 +136,8 @@ def _features(client: Any) -> None:
                         schema=[Field("spend_30d", Float64), Field("visits_30d", Float64)],
                         description="Spend and visits over 30 days.")
     client.features.apply([stats, FeatureService("churn_features", [stats])])
+    client.features.materialize(datetime(2023, 12, 1, tzinfo=UTC), datetime.now(UTC),
+                                ["customer_stats"], progress=False)
 
 
 def _pipelines(client: Any) -> None:

@@ -38,7 +38,7 @@ def test_nav_bar_reaches_every_section(page: Any) -> None:
     page.goto("/")
     expect(page.locator("h1")).to_have_text("Overview")
     expect(page.locator("a.card[data-count=experiments] .count")).to_have_text("1")
-    expect(page.locator("a.card[data-count=deployments] .count")).to_have_text("2")
+    expect(page.locator("a.card[data-count=deployments] .count")).to_have_text("3")
     expect(page.locator("table.grid tbody tr")).to_have_count(3)  # the newest runs
     for label, heading in (("Experiments", "Experiments"), ("Models", "Models"),
                            ("Deployments", "Deployments"), ("Monitoring", "Monitoring"),
@@ -111,7 +111,8 @@ def test_run_page_shows_facts_and_a_chart_per_metric(page: Any, ui_server: UISer
     expect(dataset).to_contain_text("churn-train")
     expect(dataset).to_contain_text("train")
     expect(dataset).to_contain_text("500")
-    artifact = page.locator("#artifacts tbody tr").get_by_role("link", name="notes.txt")
+    artifact = page.locator("#artifacts tr[data-path='notes.txt']").get_by_role(
+        "link", name="download")
     download = httpx.get(ui_server.url + artifact.get_attribute("href"))
     assert download.text == f"lr-C1: {seed.NOTES}\n"
     versions = page.locator("#run-versions tbody tr")
@@ -226,6 +227,103 @@ def test_features_and_pipeline_runs(page: Any) -> None:
     assert [s.get_attribute("data-status") for s in steps.all()] == [
         "cached", "failed", "skipped"]
     expect(page.locator("#steps tr[data-step=score]")).to_contain_text("told to fail")
+
+
+def test_feature_view_lists_its_materializations(page: Any) -> None:
+    page.goto("/features/views/customer_stats")
+    rows = page.locator("#materializations tbody tr")
+    expect(rows).to_have_count(1)
+    cells = rows.first.locator("td").all_inner_texts()
+    assert all(c.strip() for c in cells), cells  # every column read from the record
+    assert cells[1] == "materialize" and cells[2].startswith("2023-12-01") and cells[4] == "3"
+
+
+def _points(chart: Any, series: str) -> list[float]:
+    """The values of a time chart's series, read from its markers' tooltips."""
+    titles = chart.locator(f"g.series[data-series='{series}'] circle title")
+    return [float(t.rsplit(": ", 1)[1].split()[0].replace(",", "").rstrip("%"))
+            for t in titles.all_text_contents()]
+
+
+def test_monitoring_charts_requests_errors_and_latency_over_time(page: Any) -> None:
+    page.goto(f"/models/{seed.MODEL}/monitoring?window=1h")
+    requests = page.locator("#activity figure[data-chart=requests] svg")
+    assert sum(_points(requests, "all versions")) == seed.ROWS
+    errors = page.locator("#activity figure[data-chart=error_rate] svg")
+    assert set(_points(errors, "all versions")) == {0.0}
+    latency = page.locator("#activity figure[data-chart=latency]")
+    assert _points(latency, "p99") and all(v > 0 for v in _points(latency, "p99"))
+    expect(latency.locator(".legend-key")).to_have_text(["p50", "p99"])
+    expect(requests.locator("text.x-tick").first).to_have_text(re.compile(r"^\d\d:\d\d$"))
+
+
+def test_deployment_charts_requests_per_variant_over_time(page: Any) -> None:
+    for _ in range(40):  # the replicas' figures reach the database within seconds
+        page.goto(f"/deployments/{seed.DEPLOYMENT}?window=15m")
+        chart = page.locator("#activity figure[data-chart=requests] svg")
+        if chart.count() and sum(_points(chart, "production") + _points(chart, "staging")) \
+                == seed.REQUESTS:
+            break
+        page.wait_for_timeout(500)
+    else:
+        raise AssertionError("the deployment's requests chart never added up to the requests")
+    expect(page.locator("#activity figure[data-chart=latency] g.series")).to_have_count(2)
+    page.goto(f"/deployments/{seed.DEPLOYMENT}?window=soon")
+    expect(page.locator(".error-message")).to_contain_text("window")
+
+
+def test_a_rolled_back_canary_takes_no_traffic(page: Any) -> None:
+    page.goto(f"/deployments/{seed.ROLLED_BACK}")
+    state = page.locator("#canary-state")
+    expect(state).to_contain_text("rolled back at step 1 of 3")
+    expect(state).to_contain_text("it takes no traffic now")
+    expect(state).not_to_contain_text("now 10%")
+    expect(page.locator("#canary ol.steps li.failed")).to_have_text("10%")
+    page.goto(f"/deployments/{seed.CANARY}")
+    expect(page.locator("#canary-state")).to_contain_text("now 10% of all traffic")
+
+
+def test_drift_chart_fits_long_names_and_the_histogram_has_axes(page: Any) -> None:
+    page.goto(f"/models/{seed.MODEL}/monitoring")
+    label = page.locator(f"#drift-bars g.bar[data-label='{seed.LONG}'] text.bar-label")
+    expect(label.locator("title")).to_have_text(seed.LONG)
+    box = label.evaluate("t => t.getBBox().x")
+    assert box >= 0, f"the label starts {box}px left of the chart"  # nothing cut off
+    assert label.evaluate("t => t.lastChild.textContent").endswith("days_x3")
+    histogram = page.locator("#histogram svg")
+    ticks = histogram.locator("g.y-axis text").all_text_contents()
+    assert ticks[0] == "0%" and len(ticks) >= 3 and "share of rows" in ticks
+    bins = histogram.locator("text.bin-label")
+    assert bins.count() == histogram.locator("rect").count() // 2 >= 5
+    assert all(t.strip() for t in bins.all_text_contents())
+
+
+def test_run_artifact_browser_with_the_logged_model(page: Any, ui_server: UIServer) -> None:
+    page.goto(f"/runs/{ui_server.ids['lr-C1']}")
+    listed = page.locator("#artifacts tbody tr")
+    assert [r.get_attribute("data-path") for r in listed.all()] == [
+        "models", "plots", "notes.txt"]
+    page.locator("#artifacts tr[data-path=models]").get_by_role("link").click()
+    for folder in ("churn", "1", "model"):
+        page.locator("#artifacts tr.folder").filter(has_text=f"{folder}/").get_by_role(
+            "link").first.click()
+    expect(page.locator("#artifact-folder")).to_have_text("models/churn/1/model")
+    page.locator("#artifacts tr.file").filter(has_text="modelplane.json").get_by_role(
+        "link", name="modelplane.json").click()
+    expect(page.locator("#preview-text")).to_contain_text('"flavor": "python"')
+    download = httpx.get(ui_server.url + page.locator("#download").get_attribute("href"))
+    assert download.status_code == 200 and b'"flavor"' in download.content
+    assert download.headers["content-disposition"].startswith("attachment")
+
+    page.goto(f"/runs/{ui_server.ids['lr-C1']}/artifacts?path=plots")
+    page.get_by_role("link", name="curve.png").click()
+    image = page.locator("#preview-image")
+    expect(image).to_be_visible()
+    assert image.evaluate("i => i.naturalWidth") == 2  # decoded: the PNG itself
+    page.goto(f"/runs/{ui_server.ids['lr-C1']}/artifacts/view?path=notes.txt")
+    expect(page.locator("#preview-text")).to_have_text(f"lr-C1: {seed.NOTES}\n")
+    missing = page.goto(f"/runs/{ui_server.ids['lr-C1']}/artifacts/view?path=nope.txt")
+    assert missing is not None and missing.status == 404
 
 
 @pytest.mark.parametrize(("path", "message"), [

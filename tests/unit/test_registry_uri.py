@@ -19,6 +19,12 @@ from modelplane.registry.uri import ModelRef, parse_model_uri
     ("models:/a.b-c_d@archived", ModelRef("a.b-c_d", stage="archived")),
     ("models:/churn/7", ModelRef("churn", version=7)),
     ("models:/churn/Production", ModelRef("churn", stage="production")),
+    ("models:/churn/None", ModelRef("churn", stage="development")),
+    ("models:/churn@None", ModelRef("churn", stage="development")),
+    ("models:/churn/latest", ModelRef("churn", latest=True)),
+    ("models:/churn@latest", ModelRef("churn", latest=True)),
+    ("churn:latest", ModelRef("churn", latest=True)),
+    ("models:/churn/7/", ModelRef("churn", version=7)),
     ("  models:/churn:1  ", ModelRef("churn", version=1)),
 ])
 def test_accepted_forms(uri: str, ref: ModelRef) -> None:
@@ -26,19 +32,26 @@ def test_accepted_forms(uri: str, ref: ModelRef) -> None:
 
 
 def test_str_round_trips() -> None:
-    for text in ("models:/churn:3", "models:/churn@champion", "models:/churn@production"):
+    for text in ("models:/churn:3", "models:/churn@champion", "models:/churn@production",
+                 "models:/churn@latest"):
         assert str(parse_model_uri(text)) == text
 
 
 @pytest.mark.parametrize("uri", ["", "   ", "churn", "models:/", "models:/churn", "churn:",
                                  "churn:-1", "churn:1.5", "churn@", "churn@a b", "churn@007",
                                  "runs:/abc/model", "http://x/churn:1", "models://churn:1",
-                                 "models:/churn/abc", "models:/x/y/z", "@champion"])
+                                 "models:/churn/abc", "models:/x/y/z", "@champion",
+                                 "models:/churn/0", "runs:/0a1b/model", "churn:latest2"])
 def test_rejected_forms_name_the_accepted_ones(uri: str) -> None:
     with pytest.raises(InvalidArgumentError) as info:
         parse_model_uri(uri)
     assert "models:/NAME:VERSION, models:/NAME@ALIAS, models:/NAME@STAGE" in info.value.message
     assert info.value.details["field"] == "uri"
+
+
+def test_a_runs_uri_says_where_to_find_the_versions() -> None:
+    with pytest.raises(InvalidArgumentError, match="runs show RUN_ID"):
+        parse_model_uri("runs:/0a1b2c/model")
 
 
 @pytest.mark.parametrize(("entries", "existing", "target"), [

@@ -216,7 +216,8 @@ def events(name: str, limit: Annotated[int, typer.Option(min=1, max=10_000)] = 5
 
 
 @app.command("stats")
-def stats(name: str, window: Annotated[str, typer.Option(help="30s, 5m, 1h.")] = "5m",
+def stats(name: str, window: Annotated[str, typer.Option(
+        "--window", "-w", help="30s, 5m, 1h (as for `monitor`).")] = "5m",
           as_json: JsonOpt = False) -> None:
     """Per-variant requests, errors and latency over WINDOW (all replicas)."""
     figures = {k: v.to_dict() for k, v in _service().stats(name, window).items()}

@@ -19,8 +19,9 @@ app = typer.Typer(help="Feature store: definitions, materialization, online read
                   no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-RepoArg = Annotated[str, typer.Argument(help="A feature repo: a folder of Python files (or "
-                                        "one file) declaring entities, views and services.")]
+RepoArg = Annotated[str, typer.Argument(help="A feature repo: the folder of Python files "
+                                        "declaring entities, views and services (the "
+                                        "folder, not one of its files).")]
 ViewsOpt = Annotated[list[str] | None, typer.Option("--view", help="Only this view "
                                                     "(repeatable; default: every online view).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per atomic write.")]

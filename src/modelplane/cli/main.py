@@ -91,6 +91,16 @@ def fail(message: str, code: int = 1) -> None:
     raise SystemExit(code)
 
 
+def _help_for_no_args(exc: Exception) -> None:
+    """``modelplane`` or ``modelplane models`` alone: the group's help, as ``--help`` prints
+    it, exit 0 (Typer raises it as a usage error; its class lives in Typer's vendored or the
+    installed click, so it is known by name)."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        typer.echo(ctx.get_help())
+        raise SystemExit(0) from None
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     from modelplane.core.errors import ModelplaneError
@@ -103,6 +113,7 @@ def run(argv: list[str] | None = None) -> None:
     except typer.Abort:
         fail("aborted", 130)
     except typer.TyperException as exc:  # usage errors, bad parameters
+        _help_for_no_args(exc)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
     except ModelplaneError as exc:

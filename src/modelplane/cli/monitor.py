@@ -23,12 +23,38 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 WindowOpt = Annotated[str, typer.Option("--window", "-w", help="30s, 15m, 1h, 7d, 1000p or "
                                         "START..END (ISO-8601).")]
 VersionOpt = Annotated[int | None, typer.Option("--version", help="Only this version.")]
+ACTION_EXAMPLE = ('{"type": "start_pipeline", "pipeline": '
+                  '"modelplane.pipelines.examples:breast_cancer", "params": {"C": 0.5}}')
+ACTION_HELP = ("An action as JSON (repeatable), e.g. --action '" + ACTION_EXAMPLE + "'. "
+               "Types: start_pipeline (pipeline, params; run_now: run it here instead of "
+               "queueing it for the scheduler), rollback_deployment and fail_canary "
+               "(deployment), webhook (url).")
 
 
-def _service() -> MonitoringService:
+def _service(model: str | None = None) -> MonitoringService:
+    """The monitoring service; with ``model``, first the check that the model is known: a
+    registered model, or one with predictions, a reference or rules (models served
+    elsewhere log predictions without being registered). A typo would otherwise read as
+    a model with no traffic: empty tables and exit 0."""
     from modelplane.client import Client
+    from modelplane.core.errors import NotFoundError
 
-    return Client().monitoring
+    client = Client()
+    monitoring = client.monitoring
+    if model is None:
+        return monitoring
+    try:
+        client.registry.get_model(model)
+    except NotFoundError as exc:
+        if (monitoring.list_references(model) or monitoring.list_rules(model)
+                or monitoring.health(model, "1p").overall.requests):
+            return monitoring
+        close = exc.details.get("suggestions") or []
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise NotFoundError(f"no model {model!r}: it is not registered and has no "
+                            f"predictions, reference or rules{hint}",
+                            details={"model": model, "suggestions": close}) from None
+    return monitoring
 
 
 def _print(*renderables: Any) -> None:
@@ -62,7 +88,7 @@ def report(model: str, window: WindowOpt = "1h", version: VersionOpt = None,
     """Health, drift and performance of MODEL over a window."""
     from modelplane.monitoring.report import build_report, render_html, report_tables
 
-    built = build_report(_service(), model, window, version)
+    built = build_report(_service(model), model, window, version)
     if html is not None:
         html.write_text(render_html(built), encoding="utf-8")
     if as_json:
@@ -79,7 +105,7 @@ def health(model: str, window: WindowOpt = "1h", version: VersionOpt = None,
     """Requests, error rate, latency quantiles, throughput and dropped log records."""
     from modelplane.monitoring.report import HEALTH_HEADER, health_rows
 
-    result = _service().health(model, window, version)
+    result = _service(model).health(model, window, version)
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -93,7 +119,7 @@ def drift(model: str, window: WindowOpt = "1h", version: VersionOpt = None,
     """Drift of each column against the reference profile."""
     from modelplane.monitoring.report import DRIFT_HEADER, drift_rows, drift_summary
 
-    result = _service().drift(model, window, version)
+    result = _service(model).drift(model, window, version)
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -109,8 +135,8 @@ def predictions(model: str, window: WindowOpt = "1h", version: VersionOpt = None
                                                    "(1 to 10000).")] = 20,
                 as_json: JsonOpt = False) -> None:
     """The prediction log of MODEL, newest first, with labels where joined."""
-    found = _service().prediction_log(model, window, version=version, request_id=request_id,
-                                   limit=limit)
+    found = _service(model).prediction_log(model, window, version=version,
+                                        request_id=request_id, limit=limit)
     if as_json:
         _echo_json([p.to_dict() for p in found])
         return
@@ -135,7 +161,7 @@ def labels(model: str,
            as_json: JsonOpt = False) -> None:
     """Log delayed ground-truth labels, joined to predictions by request id."""
     rows = _read_rows(path)
-    result = _service().log_labels(model, rows)
+    result = _service(model).log_labels(model, rows)
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -175,7 +201,7 @@ def reference(
     as_json: JsonOpt = False,
 ) -> None:
     """Set MODEL's reference profile (or show it when neither --data nor --dataset)."""
-    service = _service()
+    service = _service(model if data is None and dataset is None else None)
     if data is None and dataset is None:
         ref = service.reference(model, version)
     else:
@@ -198,7 +224,7 @@ def alerts(model: str, limit: Annotated[int, typer.Option("--limit")] = 50,
     """The history of fired alerts, newest first, with each action's outcome."""
     from modelplane.cli._format import number, when
 
-    found = _service().alerts(model, limit=limit, rule=rule)
+    found = _service(model).alerts(model, limit=limit, rule=rule)
     if as_json:
         _echo_json([a.to_dict() for a in found])
         return
@@ -217,7 +243,7 @@ def rules_list(model: Annotated[str | None, typer.Argument()] = None,
     """List alert rules (of MODEL, or all)."""
     from modelplane.cli._format import number, when
 
-    found = _service().list_rules(model)
+    found = _service(model).list_rules(model)
     if as_json:
         _echo_json([r.to_dict() for r in found])
         return
@@ -240,9 +266,7 @@ def rules_add(
     cooldown: Annotated[str, typer.Option("--cooldown", help="e.g. 10m.")] = "10m",
     webhook: Annotated[list[str] | None, typer.Option("--webhook", help="POST the alert "
                                                       "here (repeatable).")] = None,
-    action: Annotated[list[str] | None, typer.Option("--action", help="An action as JSON, "
-                                                     "e.g. '{\"type\": \"pipeline\", ...}'.")
-                      ] = None,
+    action: Annotated[list[str] | None, typer.Option("--action", help=ACTION_HELP)] = None,
 ) -> None:
     """Add an alert rule."""
     from modelplane.core.errors import InvalidArgumentError
@@ -254,7 +278,7 @@ def rules_add(
         except json.JSONDecodeError as exc:
             raise InvalidArgumentError(f"--action: not valid JSON: {exc}",
                                        details={"field": "action"}) from None
-    rule = _service().create_rule(model, name, metric, threshold, op=op, window=window,
+    rule = _service(model).create_rule(model, name, metric, threshold, op=op, window=window,
                                   version=version, cooldown=cooldown, actions=actions)
     typer.echo(f"rule {rule.name} on {rule.model}: {rule.metric} {rule.op} {rule.threshold:g} "
                f"over {rule.window}")
@@ -271,7 +295,7 @@ def rules_delete(model: str, name: str) -> None:
 def rules_evaluate(model: Annotated[str | None, typer.Argument()] = None,
                    as_json: JsonOpt = False) -> None:
     """Evaluate rules now and wait for their actions."""
-    fired = _service().evaluate_rules(model, wait_for_actions=True)
+    fired = _service(model).evaluate_rules(model, wait_for_actions=True)
     if as_json:
         _echo_json([a.to_dict() for a in fired])
         return

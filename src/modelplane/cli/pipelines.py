@@ -7,6 +7,7 @@ and ``modelplane scheduler``, the loop that runs schedules and triggers.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import sys
@@ -34,6 +35,10 @@ ParamOpt = Annotated[list[str] | None, typer.Option(
 ExecutorOpt = Annotated[str, typer.Option(
     "--executor", "-x", help="local (in-process), subprocess or subprocess:N (a pool of N "
     "workers running independent steps in parallel).")]
+RunArg = Annotated[str, typer.Argument(
+    help="The pipeline run: its id, a unique start of it, the short id printed (its last 8 "
+         "characters), or a pipeline name (its newest run).")]
+GATE_STEP = "modelplane.pipelines.gates:_register_fn"
 _STYLE = {"succeeded": "green", "cached": "cyan", "running": "yellow", "retrying": "yellow",
           "failed": "red", "skipped": "magenta", "pending": "dim"}
 _ICON = {"succeeded": "✓", "cached": "↺", "running": "…", "retrying": "↻", "failed": "✗",
@@ -152,9 +157,35 @@ def _finish(run: PipelineRun, as_json: bool, explain: bool, console: Console) ->
             for step in run.steps:
                 console.print(f"  {step.name}: {step.cache_reason or step.status}",
                               markup=False, highlight=False, soft_wrap=True)
+        for line in _gate_decisions(run):
+            console.print(line, highlight=False, soft_wrap=True)
     if run.status != "succeeded":
         sys.stderr.write(f"error: pipeline run {run.id} failed: {run.error}\n")
         raise SystemExit(1)
+
+
+def _gate_decisions(run: PipelineRun) -> list[str]:
+    """What each gated ``register`` step decided (its step only says it ran)."""
+    lines = []
+    for step in run.steps:
+        if step.step != GATE_STEP or step.status != "succeeded" or "output" not in step.outputs:
+            continue
+        report = _service().load_output(run.id, step.name)
+        reasons = "; ".join(report.get("reasons") or [])
+        name = step.params.get("name", "")
+        decision = report.get("decision") or ("registered" if report.get("version")
+                                              else "rejected")
+        if decision == "registered":
+            lines.append(f"[green]gate passed[/]: registered [bold]{name}:{report['version']}"
+                         f"[/] → {step.params.get('stage', 'staging')} ({reasons})")
+        elif decision == "unchanged":
+            lines.append(f"[cyan]model unchanged[/]: it is the artifact "
+                         f"{name}:{report['unchanged_from']} was registered from (same data, "
+                         f"code and params); nothing registered (gate: {reasons})")
+        else:
+            lines.append(f"[yellow]gate refused the candidate[/]: nothing registered "
+                         f"({reasons})")
+    return lines
 
 
 @app.command("run")
@@ -181,16 +212,18 @@ def run(
 
 @app.command("resume")
 def resume(
-    run_id: Annotated[str, typer.Argument(help="The pipeline run to finish.")],
+    run_id: RunArg,
     executor: ExecutorOpt = "local",
     as_json: JsonOpt = False,
 ) -> None:
     """Rerun a run's failed and unfinished steps, reusing the ones that succeeded."""
     from rich.console import Console
 
+    service = _service()
+    run_id = service.resolve_run_id(run_id)
     console = Console(stderr=as_json)
     with _Live(console, True) as live:
-        result = _service().resume(run_id, executor=executor, on_event=live)
+        result = service.resume(run_id, executor=executor, on_event=live)
     _finish(result, as_json, False, console)
 
 
@@ -223,10 +256,10 @@ def list_runs(
 
 
 @app.command("show")
-def show(run_id: Annotated[str, typer.Argument(help="A pipeline run id.")],
-         as_json: JsonOpt = False) -> None:
+def show(run_id: RunArg, as_json: JsonOpt = False) -> None:
     """The run's DAG as a tree, with status, attempts, timings and cache verdicts."""
-    run = _service().get_run(run_id)
+    service = _service()
+    run = service.get_run(service.resolve_run_id(run_id))
     if as_json:
         typer.echo(fmt.dumps(run.to_dict()))
         return
@@ -275,20 +308,29 @@ def _step_label(name: str, step: Any, also: list[str]) -> str:
 
 @app.command("lineage")
 def lineage(target: Annotated[str, typer.Argument(
-        help="models:/NAME:VERSION (where it came from) or a pipeline run id (what it "
-             "touched)")]) -> None:
-    """Follow lineage from a model version back, or from a pipeline run forward."""
-    service = _service()
-    if target.startswith("models:/") or ":" in target:
-        from modelplane.core.errors import InvalidArgumentError
+        help="A model URI, e.g. models:/NAME:VERSION or models:/NAME@production (where it "
+             "came from), or a pipeline run: its id, its start or end, or a pipeline name "
+             "(its newest run; what it touched)")],
+            as_json: JsonOpt = False) -> None:
+    """Follow lineage from a model version back, or from a pipeline run forward, as a tree
+    (--json: the full records)."""
+    from modelplane.cli.pipelines_lineage import model_tree, run_tree
 
-        name, _, version = target.removeprefix("models:/").rpartition(":")
-        if not name or not version.isdigit():
-            raise InvalidArgumentError(f"expected models:/NAME:VERSION, got {target!r}",
-                                       details={"field": "target"})
-        typer.echo(fmt.dumps(service.model_lineage(name, int(version)).to_dict()))
+    service = _service()
+    if target.startswith("models:/") or ":" in target or "@" in target:
+        version = service.client.registry.resolve(target)
+        found = service.model_lineage(version.name, version.version)
+        if as_json:
+            typer.echo(fmt.dumps(found.to_dict()))
+            return
+        fmt.print_all(model_tree(found))
         return
-    typer.echo(fmt.dumps(service.run_lineage(target)))
+    data = service.run_lineage(service.resolve_run_id(target))
+    if as_json:
+        typer.echo(fmt.dumps(data))
+        return
+    versions = {s["name"]: s["model_versions"] for s in data["steps"]}
+    fmt.print_all(run_tree(service.get_run(data["pipeline_run_id"]), versions))
 
 
 @app.command("schedule")
@@ -369,9 +411,15 @@ def join(
                     ] = 300.0,
 ) -> None:
     """Join a multi-node distributed step from this machine (starts its torchrun agent)."""
+    from modelplane.core.errors import NotFoundError
+    from modelplane.core.refs import is_fragment
     from modelplane.pipelines.executors.torchrun import join as join_step
 
-    code = join_step(_service(), run, node_rank=node_rank, wait_s=wait)
+    service = _service()
+    if is_fragment(run):  # the start or end of a run id, unless it is a pipeline's name
+        with contextlib.suppress(NotFoundError):
+            run = service.resolve_run_id(run)
+    code = join_step(service, run, node_rank=node_rank, wait_s=wait)
     if code != 0:
         sys.stderr.write(f"error: torchrun exited with code {code}\n")
         raise SystemExit(1)

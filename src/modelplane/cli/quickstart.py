@@ -51,15 +51,43 @@ def quickstart() -> None:
     features_tour(client, console, data)
     from modelplane.cli.quickstart_loop import closed_loop_tour
 
-    closed_loop_tour(client, console, data)
-    console.rule("[bold]next")
-    console.print("  modelplane runs list --experiment quickstart")
-    console.print(f"  modelplane models history {MODEL}")
-    console.print("  modelplane features list")
-    console.print("  modelplane pipelines list          # the retraining run the alert started")
-    console.print("  modelplane deploy show breast-cancer-live")
-    console.print("  modelplane monitor report breast-cancer --window 1h")
-    console.print("  modelplane server     # web UI at http://127.0.0.1:8000/, REST under /api/v1")
+    sent = closed_loop_tour(client, console, data)
+    folder = _write_samples(facts["home"], data, sent)
+    console.print(f"[green]✓[/] sample inputs in {folder}: record.json (one /predict record), "
+                  "rows.csv (rows for `modelplane predict`), labels.csv (the true labels of "
+                  "the requests sent, for `modelplane monitor labels`)")
+    console.rule("[bold]next (the README's tour goes on from here)")
+    for line in NEXT:
+        console.print(f"  {line}", markup=False, highlight=False)
+
+
+NEXT = (
+    "modelplane runs list --experiment quickstart",
+    "modelplane runs history logreg-C1.0 auc   # a run by name, id, or the short id shown",
+    f"modelplane models history {MODEL}",
+    "modelplane features list",
+    "modelplane pipelines list                 # the retraining run the alert started",
+    "modelplane deploy show breast-cancer-live",
+    "modelplane monitor report breast-cancer --window 1h",
+    "modelplane server     # web UI at http://127.0.0.1:8000/, REST under /api/v1",
+)
+
+
+def _write_samples(home: Any, data: dict[str, Any], sent: list[str]) -> Any:
+    """HOME/quickstart/: inputs to try the CLI and HTTP with (see the README's tour)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(home) / "quickstart"
+    folder.mkdir(parents=True, exist_ok=True)
+    features, test = data["features"], data["test"]
+    record = {k: float(v) for k, v in test[features].iloc[0].items()}
+    (folder / "record.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    test[features].to_csv(folder / "rows.csv", index=False)
+    label = int(data["train"]["target"].iloc[0])  # the drifted requests scale that row
+    lines = ["request_id,label", *(f"{rid},{label}" for rid in sent)]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
 def _load_data() -> dict[str, Any]:
@@ -85,8 +113,7 @@ def _train(client: Any, console: Any, data: dict[str, Any], *, c: float) -> Any:
     params = {"C": c, "max_iter": 200, "model": "logistic-regression"}
     with client.start_run(EXPERIMENT, name=f"logreg-C{c}", params=params,
                           tags={"team": "quickstart"}) as run:
-        run.log_dataset(train, name="breast-cancer-train", role="train")
-        run.log_dataset(test, name="breast-cancer-test", role="eval")
+        _log_data(run, train, test)
         with Progress(console=console, transient=True) as progress, warnings.catch_warnings():
             # early steps stop the solver short on purpose: the curve is the point
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -106,6 +133,20 @@ def _train(client: Any, console: Any, data: dict[str, Any], *, c: float) -> Any:
                   f"datasets train+eval versioned; registered [bold]{MODEL}:{version.version}"
                   f"[/] ({version.flavor}, {version.size / 1024:.0f} KiB)")
     return version
+
+
+def _log_data(run: Any, train: Any, test: Any) -> None:
+    """Version both splits and keep them as run artifacts (data/*.parquet): what the run
+    trained and was evaluated on stays readable, e.g. by `models optimize`."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="modelplane-quickstart-") as tmp:
+        for frame, name, role in ((train, "train", "train"), (test, "test", "eval")):
+            path = Path(tmp) / f"{name}.parquet"
+            frame.to_parquet(path, index=False)
+            run.log_artifact(path, f"data/{name}.parquet")
+            run.log_dataset(str(path), name=f"breast-cancer-{name}", role=role)
 
 
 def _registry_tour(client: Any, console: Any, versions: list[int]) -> None:

@@ -17,6 +17,7 @@ __all__ = ["closed_loop_tour"]
 MODEL = "breast-cancer"
 DEPLOYMENT = "breast-cancer-live"
 RETRAIN = "modelplane.pipelines.examples:breast_cancer"
+RULE_WINDOW, RULE_COOLDOWN = "15m", "30m"
 
 
 class FlakyModel:
@@ -38,7 +39,8 @@ class FlakyModel:
             return self.good.predict(x)
 
 
-def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
+def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> list[str]:
+    """The tour; returns the request ids of the drifted traffic it sent."""
     from modelplane.cli.canary_tour import _InProcessServer, _record, canary_tour
 
     console.rule("[bold]the closed loop: drift -> retrain -> canary -> promote")
@@ -54,31 +56,33 @@ def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
                            description="quickstart: the served breast-cancer model")
     production = client.registry.resolve(f"models:/{MODEL}@production").version
     console.print(f"[green]✓[/] deployment {DEPLOYMENT}: 100% on {MODEL}:{production}; "
-                  "reference profile from its training data; rule: drift_share > 0.3 "
-                  "starts the retraining pipeline")
+                  "reference profile from its training data; rule: drift_share > 0.3 over "
+                  f"{RULE_WINDOW} starts the retraining pipeline (cooldown {RULE_COOLDOWN})")
     record = _record(client, MODEL)
     import httpx
 
+    sent = []
     with _InProcessServer(client, poll=0.25) as url, httpx.Client(base_url=url) as http:
         for i in range(200):  # production traffic has moved: every feature 1.8x larger
             body = {k: v * 1.8 * (0.9 + 0.2 * ((i * 7919) % 100) / 100)
                     if isinstance(v, float) else v for k, v in record.items()}
-            http.post(f"/predict/{DEPLOYMENT}", json=body)
+            sent.append(http.post(f"/predict/{DEPLOYMENT}", json=body).headers["x-request-id"])
         _wait_for_log(monitoring, 200)
     drift = monitoring.drift(MODEL, "15m")
     console.print(f"[green]✓[/] 200 drifted requests served and logged; drift share "
                   f"{drift.share:.0%} of {len(drift.result.columns)} columns")
     alerts = monitoring.evaluate_rules(MODEL, wait_for_actions=True, timeout=300)
-    version = _retrained_version(client, production)
     for alert in alerts:
         console.print(f"[yellow]![/] alert {alert.rule_name}: {alert.metric} = "
                       f"{alert.value:.2f} {alert.op} {alert.threshold:g} -> {alert.status}: "
                       f"{alert.actions}")
+    version = _retrained_version(client, console, alerts)
     if version is None:
-        console.print("[red]✗[/] the retraining pipeline did not register a version")
-        return
-    console.print(f"[green]✓[/] retraining pipeline ran on fresh data: {MODEL}:{version} "
-                  "registered and moved to staging (it passed the AUC gate)")
+        return sent
+    if version == production:
+        console.print(f"[green]✓[/] {MODEL}:{version} already serves all traffic: no canary")
+        _bad_release(client, console, data)
+        return sent
     done = canary_tour(client, console, model=MODEL, version=version, deployment=DEPLOYMENT,
                        steps=(10, 50, 100), hold=0.5, hold_requests=15,
                        promote_stage="production")
@@ -86,17 +90,25 @@ def closed_loop_tour(client: Any, console: Any, data: dict[str, Any]) -> None:
     console.print(f"[green]✓[/] canary {done['status']}: production is {MODEL}:{now}, "
                   f"{done['failures']} of {done['requests']} requests failed during rollout")
     _bad_release(client, console, data)
+    console.print(f"[green]✓[/] rule drift-retrain stays: its {RULE_COOLDOWN} cooldown outlasts "
+                  f"its {RULE_WINDOW} window, so this traffic cannot fire it again, and a "
+                  "retrain that changes nothing registers nothing")
+    return sent
 
 
 def _ensure_rule(monitoring: Any) -> None:
-    from modelplane.core.errors import AlreadyExistsError
+    """The rule, new each time (a second quickstart must be able to fire it now). Its
+    cooldown outlasts its window: once fired, the traffic that fired it has left the
+    window before it may fire again, so it never loops on the same drift."""
+    from modelplane.core.errors import NotFoundError
 
-    with contextlib.suppress(AlreadyExistsError):  # a second quickstart reuses the rule
-        monitoring.create_rule(MODEL, "drift-retrain", "drift_share", 0.3, op=">",
-                               window="15m", cooldown="1m", actions=[{
-                                   "type": "start_pipeline", "pipeline": RETRAIN,
-                                   "params": {"C": 0.5, "seed": 1, "auc_tolerance": 0.02},
-                                   "run_now": True}])
+    with contextlib.suppress(NotFoundError):
+        monitoring.delete_rule(MODEL, "drift-retrain")
+    monitoring.create_rule(MODEL, "drift-retrain", "drift_share", 0.3, op=">",
+                           window=RULE_WINDOW, cooldown=RULE_COOLDOWN, actions=[{
+                               "type": "start_pipeline", "pipeline": RETRAIN,
+                               "params": {"C": 0.5, "seed": 1, "auc_tolerance": 0.02},
+                               "run_now": True}])
 
 
 def _wait_for_log(monitoring: Any, count: int) -> None:
@@ -107,9 +119,28 @@ def _wait_for_log(monitoring: Any, count: int) -> None:
         time.sleep(0.2)
 
 
-def _retrained_version(client: Any, before: int) -> int | None:
-    newest = client.registry.get_latest_version(MODEL)
-    return newest.version if newest.version > before and newest.stage == "staging" else None
+def _retrained_version(client: Any, console: Any, alerts: list[Any]) -> int | None:
+    """The version the alert's pipeline run registered, or the one it found unchanged
+    (a second quickstart retrains the same model: nothing new is registered)."""
+    runs = [a["pipeline_run"] for alert in alerts for a in alert.actions
+            if a.get("pipeline_run") and a.get("pipeline_status") == "succeeded"]
+    if not runs:
+        console.print("[red]✗[/] the retraining pipeline did not run")
+        return None
+    report = client.pipelines.load_output(runs[0], "register")
+    if report.get("version"):
+        console.print(f"[green]✓[/] retraining pipeline ran on fresh data: {MODEL}:"
+                      f"{report['version']} registered and moved to staging ("
+                      f"{'; '.join(report['reasons'])})")
+        return int(report["version"])
+    if report.get("unchanged_from"):
+        console.print(f"[green]✓[/] retraining pipeline ran: the model is unchanged, "
+                      f"{MODEL}:{report['unchanged_from']} (same data, code and params), so "
+                      "nothing new was registered; canarying that version")
+        return int(report["unchanged_from"])
+    console.print(f"[yellow]![/] the gate refused the retrained model: "
+                  f"{'; '.join(report['reasons'])}")
+    return None
 
 
 def _bad_release(client: Any, console: Any, data: dict[str, Any]) -> None:

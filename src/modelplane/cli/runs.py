@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = typer.Typer(help="Experiment runs: search, inspect, history.", no_args_is_help=True)
+RunArg = Annotated[str, typer.Argument(
+    help="The run: its id, a unique start of it, the short id printed (its last 8 "
+         "characters) or a unique run name.")]
 
 _STATUS_STYLE = {"running": "yellow", "finished": "green", "failed": "red", "killed": "magenta"}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -107,10 +110,10 @@ def _runs_table(runs: list[Run], experiments: dict[str, str], mentioned: str) ->
 
 # -- show ------------------------------------------------------------------------------
 @app.command("show")
-def show(run_id: Annotated[str, typer.Argument(help="The run's id.")],
-         as_json: JsonOpt = False) -> None:
+def show(run_id: RunArg, as_json: JsonOpt = False) -> None:
     """Show a run: params, latest metrics, tags, datasets, artifacts and code version."""
     tracking = _tracking()
+    run_id = tracking.resolve_run_id(run_id)
     run = tracking.get_run(run_id)
     experiment = tracking.get_experiment(run.experiment_id)
     datasets = tracking.run_datasets(run_id)
@@ -143,7 +146,19 @@ def show(run_id: Annotated[str, typer.Argument(help="The run's id.")],
         for a in artifacts:
             table.add_row(a.path, "folder" if a.is_dir else "file", str(a.size), a.digest[:12])
         out.append(table)
+    versions = _registered(run_id)
+    if versions:
+        table = _table("model versions registered from this run", "uri", "stage", "flavor")
+        for v in versions:
+            table.add_row(v.uri, v.stage, v.flavor)
+        out.append(table)
     fmt.print_all(*out)
+
+
+def _registered(run_id: str) -> list[Any]:
+    from modelplane.client import Client
+
+    return Client().registry.search_versions(f"run_id = '{run_id}'", max_results=100).items
 
 
 def _summary(run: Run, experiment: str) -> Table:
@@ -173,14 +188,16 @@ def _summary(run: Run, experiment: str) -> Table:
 # -- history ---------------------------------------------------------------------------
 @app.command("history")
 def history(
-    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    run_id: RunArg,
     key: Annotated[str, typer.Argument(help="The metric's key.")],
     tail: Annotated[int, typer.Option(
         "--tail", min=0, help="Table rows: the last N points (0: all).")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Show every logged point of a metric, with a sparkline of its values."""
-    points = _history(_tracking(), run_id, key)
+    tracking = _tracking()
+    run_id = tracking.resolve_run_id(run_id)
+    points = _history(tracking, run_id, key)
     if as_json:
         typer.echo(fmt.dumps([{"key": m.key, "value": m.value, "step": m.step,
                                "timestamp": m.timestamp} for m in points]))
@@ -220,14 +237,16 @@ def fail_stale() -> None:
 
 
 @app.command("delete")
-def delete(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None:
+def delete(run_id: RunArg) -> None:
     """Delete a run (soft: hidden from searches, restorable)."""
-    run = _tracking().delete_run(run_id)
+    tracking = _tracking()
+    run = tracking.delete_run(tracking.resolve_run_id(run_id))
     typer.echo(f"deleted run {run.id} (undo with: modelplane runs restore {run.id})")
 
 
 @app.command("restore")
-def restore(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> None:
+def restore(run_id: RunArg) -> None:
     """Restore a deleted run."""
-    run = _tracking().restore_run(run_id)
+    tracking = _tracking()
+    run = tracking.restore_run(tracking.resolve_run_id(run_id))
     typer.echo(f"restored run {run.id}")

@@ -147,7 +147,8 @@ def serve(
 
 def predict(
     uri: Annotated[str, typer.Argument(metavar="MODEL_URI", help="The model to run.")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="Parquet file to read.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="The rows: Parquet (.parquet), "
+                                        "CSV with a header (.csv) or JSON lines (.jsonl).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")],
     chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (bounds memory).",
                                             min=1)] = 65_536,
@@ -159,7 +160,8 @@ def predict(
         "--format", help="'onnx': run the version's ONNX form.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Batch inference: predict every row of a Parquet file, streaming in chunks."""
+    """Batch inference: predict every row of a Parquet, CSV or JSON-lines file into a Parquet
+    file, in chunks."""
     from modelplane.client import Client
     from modelplane.serving.batch import predict_file
 

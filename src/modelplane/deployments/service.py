@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -157,6 +158,26 @@ class DeploymentService:
                                                                         seconds)):
             out.setdefault(variant, VariantStats()).add(stats)
         return out
+
+    def stats_over_time(self, name: str, window: str | float = "1h", points: int = 60
+                        ) -> tuple[builtins.list[float], dict[str, builtins.list[VariantStats]]]:
+        """Per-variant figures per interval over the last ``window`` (at most ``points``
+        intervals of whole seconds, all replicas): the intervals' starts (epoch seconds),
+        and for each variant one :class:`VariantStats` per interval."""
+        from modelplane.monitoring.windows import parse_duration
+
+        seconds = parse_duration(window, field="window")
+        self.store.get(name)
+        step = max(1, math.ceil(seconds / max(points, 1)))
+        now = int(time.time())
+        first = now - int(seconds)
+        first -= first % step
+        starts = list(range(first, now + 1, step))
+        out: dict[str, builtins.list[VariantStats]] = {}
+        for at, variant, stats in self.store.read_stats_series(name, first, step):
+            series = out.setdefault(variant, [VariantStats() for _ in starts])
+            series[min(max((at - first) // step, 0), len(starts) - 1)].add(stats)
+        return [float(s) for s in starts], out
 
     def _check_refs(self, model: str, variants: tuple[Variant, ...]) -> None:
         for v in variants:

@@ -176,6 +176,21 @@ class SqlDeploymentStore:
                                {int(k): int(c) for k, c in (hist or {}).items()}))
         return [(v, ver, s) for (v, ver), s in sorted(merged.items())]
 
+    def read_stats_series(self, deployment: str, since: int, step: int
+                          ) -> list[tuple[int, str, VariantStats]]:
+        step = max(int(step), 1)
+        with self.db.connection_scope(readonly=True) as conn:
+            rows = conn.execute(
+                select(stats_t.c.bucket, stats_t.c.variant, stats_t.c.n, stats_t.c.errors,
+                       stats_t.c.latency_sum, stats_t.c.latency_hist)
+                .where(stats_t.c.deployment == deployment, stats_t.c.bucket >= since)).all()
+        merged: dict[tuple[int, str], VariantStats] = {}
+        for bucket, variant, n, errors, latency_sum, hist in rows:
+            s = merged.setdefault((int(bucket) - int(bucket) % step, variant), VariantStats())
+            s.add(VariantStats(int(n), int(errors), float(latency_sum),
+                               {int(k): int(c) for k, c in (hist or {}).items()}))
+        return [(at, v, s) for (at, v), s in sorted(merged.items())]
+
     def delete_stats_before(self, bucket: int) -> int:
         with self.db.connection_scope() as conn:
             return int(conn.execute(delete(stats_t).where(stats_t.c.bucket < bucket)).rowcount)

@@ -1,10 +1,10 @@
 """Online reads: entity rows -> keys -> one store read per view -> values, statuses, times.
 
 A feature's status is ``present`` (a row within the TTL), ``missing`` (no row for the key)
-or ``expired`` (the row's event time is at or before ``now - ttl``: the same rule as
-training, so a value too old to be used offline is not served online either; its value is
-null and its event time is still reported). On-demand features run the view's function on
-the values read and the request fields.
+or ``expired`` (the row's event time is before ``now - ttl``; a row exactly TTL old is
+still present: the same inclusive rule as training, so a value too old to be used offline
+is not served online either; its value is null and its event time is still reported).
+On-demand features run the view's function on the values read and the request fields.
 
 This is serving's hot path: everything that depends only on the features asked for is
 worked out once per request shape (:func:`compile_plan`, cached by the service), so a read
@@ -230,7 +230,7 @@ def read_online(store: OnlineStore, compiled: CompiledPlan, columns: Mapping[str
                 continue
             ts, payload = hit
             stamps[row] = _EPOCH + timedelta(microseconds=ts)
-            if oldest is not None and ts <= oldest:
+            if oldest is not None and ts < oldest:
                 status[row] = EXPIRED
                 continue
             status[row] = PRESENT

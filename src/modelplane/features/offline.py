@@ -3,9 +3,10 @@
 Point-in-time retrieval is one DuckDB statement of ``ASOF LEFT JOIN``s, one per view
 (built by :mod:`~modelplane.features.pitjoin`): for each entity row, the latest feature row
 of the same key with ``event_time <= row time``; among rows tied on event time the greatest
-created time wins; the value is kept only when ``event_time > row time - ttl``. A row
-without a match gets nulls; the entity frame's rows come back once each, in order.
-DuckDB's memory limit and temporary directory bound memory: it spills instead of growing.
+created time wins; the value is kept only when ``event_time >= row time - ttl`` (inclusive,
+as in Feast and ``merge_asof(tolerance=ttl)``). A row without a match gets nulls; the entity
+frame's rows come back once each, in order. DuckDB's memory limit and temporary directory
+bound memory: it spills instead of growing.
 
 Timestamps are compared in UTC at microsecond precision; naive timestamps are taken as UTC.
 duckdb is imported where it is used.

@@ -1,7 +1,8 @@
 """The point-in-time join as one DuckDB statement: an ``ASOF LEFT JOIN`` per view.
 
 For each entity row and view, the ASOF join finds the feature row of the same key with the
-greatest event time <= the row's time; the TTL test runs on the match. Three shapes:
+greatest event time <= the row's time; the TTL test runs on the match and is inclusive, as in
+Feast and ``merge_asof(tolerance=ttl)``: a row exactly TTL old is still alive. Three shapes:
 
 - **packed key** (views with a TTL and no created-time column, the common case): each key
   the entity frame holds gets a number ``kr`` (its rank among the frame's distinct keys), and
@@ -14,7 +15,8 @@ greatest event time <= the row's time; the TTL test runs on the match. Three sha
   every entity row that could match it, so dropping it changes no answer (the nearest
   earlier row left is then expired too), and it spares the sort most rows when entity rows
   are sparse in time. The match is the same key when ``ck // span`` agrees, alive when
-  ``ck > entity ck - ttl``. Used only when ``(distinct keys + 1) * span`` fits 62 bits;
+  ``ck >= entity ck - ttl`` (a row exactly TTL old is in the bucket before, so it is kept).
+  Used only when ``(distinct keys + 1) * span`` fits 62 bits;
 - **created time** (views that break ties by it): the ASOF inequality runs on a struct of
   ``(event time, created time)``;
 - **general**: equality on the join keys and inequality on the event time.
@@ -61,7 +63,7 @@ def window(view: FeatureView, bounds: Bounds, column: str = TS) -> str:
     low, high = bounds
     parts = [f"{column} <= {_literal(high.isoformat())}::TIMESTAMPTZ", f"{column} IS NOT NULL"]
     if view.ttl_seconds:
-        parts.append(f"{column} > {_literal(low.isoformat())}::TIMESTAMPTZ - INTERVAL "
+        parts.append(f"{column} >= {_literal(low.isoformat())}::TIMESTAMPTZ - INTERVAL "
                      f"'{_ttl_us(view)} microseconds'")
     return "WHERE " + " AND ".join(parts)
 
@@ -147,7 +149,7 @@ def _plain_join(query: _Query, i: int, view: FeatureView, source: str, bounds: B
     query.joins.append(f"ASOF LEFT JOIN {rows} {alias} ON {keys} AND {cond}")
     if not view.ttl_seconds:
         return "TRUE"
-    return f"{alias}.{TS} > e.{TS} - INTERVAL '{_ttl_us(view)} microseconds'"
+    return f"{alias}.{TS} >= e.{TS} - INTERVAL '{_ttl_us(view)} microseconds'"
 
 
 def _packed_join(query: _Query, i: int, view: FeatureView, source: str,
@@ -181,4 +183,4 @@ def _packed_join(query: _Query, i: int, view: FeatureView, source: str,
             f"{window(view, bounds, f'r.{TS}')})")
     query.joins.append(f"ASOF LEFT JOIN {rows} {alias} ON e.{ck} >= {alias}.__mp_ck")
     return (f"{alias}.__mp_ck // {span} = e.{ck} // {span} "
-            f"AND {alias}.__mp_ck > e.{ck} - {ttl}")
+            f"AND {alias}.__mp_ck >= e.{ck} - {ttl}")

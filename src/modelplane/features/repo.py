@@ -1,4 +1,6 @@
-"""Load a feature repo: the definitions declared at module level in a folder of Python files.
+"""Load a feature repo: the definitions declared at module level in a folder of Python files
+(a folder, never one file: the repo is the whole project, and applying one file of it would
+remove what the others declare).
 
 Files are imported with the repo folder first on ``sys.path`` (so they can import each
 other) and as the working directory (so relative source paths resolve against the repo).
@@ -28,8 +30,6 @@ _SKIP = {"venv", ".venv", "env", "site-packages", "node_modules", "__pycache__"}
 
 
 def _files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
     out = []
     for path in sorted(root.rglob("*.py")):
         parts = path.relative_to(root).parts
@@ -43,10 +43,16 @@ def load_repo(path: str | os.PathLike[str]) -> list[Any]:
     """Every Entity, FeatureView, OnDemandFeatureView and FeatureService the repo's files
     define at module level, in the order found."""
     root = Path(path).resolve()
-    if not root.exists():
-        raise NotFoundError(f"feature repo {str(path)!r} does not exist",
+    if root.is_file():  # one file of a repo would be the whole project: apply would prune
+        raise InvalidArgumentError(
+            f"feature repo {str(path)!r} is a file; give the repo folder instead "
+            f"({str(Path(path).parent) or '.'!r}): every Python file in it is loaded, and the "
+            "folder's name is the project", details={"field": "path"})
+    if not root.is_dir():
+        raise NotFoundError(f"feature repo {str(path)!r} does not exist; expected the folder "
+                            "of Python files that declare the definitions",
                             details={"field": "path"})
-    folder = root if root.is_dir() else root.parent
+    folder = root
     found: dict[int, Any] = {}
     previous_cwd = os.getcwd()
     sys.path.insert(0, str(folder))

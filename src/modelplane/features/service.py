@@ -217,7 +217,7 @@ class FeatureStore:
                                 timestamp_column: str | None = None) -> HistoricalFeatures:
         """A point-in-time correct training set: for each row of ``entity_df`` (join keys and
         a timestamp column, ``event_timestamp`` by default), each feature's latest value with
-        event time <= the row's time and > time - TTL (ties: greatest created time), else
+        event time <= the row's time and >= time - TTL (ties: greatest created time), else
         null. Rows keep their number and order."""
         from modelplane.features.historical import get_historical_features
 

@@ -129,9 +129,10 @@ def load_model(
 
 
 def convert_sklearn_to_onnx(
-    model: Any, input_example: Any, path: str | os.PathLike[str]
+    model: Any, input_example: Any, path: str | os.PathLike[str], *, standard_ops: bool = False
 ) -> ModelMeta:
-    """Convert a fitted scikit-learn model to ONNX, check it agrees, save it as onnx."""
+    """Convert a fitted scikit-learn model to ONNX, check it agrees, save it as onnx
+    (``standard_ops``: MatMul rather than ``ai.onnx.ml`` linear operators, for int8)."""
     from modelplane.flavors.convert import convert_sklearn_to_onnx as convert
 
-    return convert(model, input_example, path)
+    return convert(model, input_example, path, standard_ops=standard_ops)

@@ -95,12 +95,14 @@ def _check(expected: tuple[Any, Any], got: tuple[Any, Any], is_classifier: bool)
             )
 
 
-def _convert(model: Any, signature: Signature, is_classifier: bool) -> bytes:
+def _convert(model: Any, signature: Signature, is_classifier: bool, standard_ops: bool) -> bytes:
     skl2onnx = require("skl2onnx", "onnx")
     options = {id(model): {"zipmap": False}} if is_classifier else None
+    black = {"LinearClassifier", "LinearRegressor", "Scaler"} if standard_ops else None
     try:
         graph = skl2onnx.convert_sklearn(
-            model, initial_types=_initial_types(model, signature), options=options
+            model, initial_types=_initial_types(model, signature), options=options,
+            black_op=black,
         )
     except Exception as exc:  # skl2onnx raises many kinds for unsupported models
         name = type(model).__name__
@@ -112,9 +114,12 @@ def _convert(model: Any, signature: Signature, is_classifier: bool) -> bytes:
 
 
 def convert_sklearn_to_onnx(
-    model: Any, input_example: Any, path: str | os.PathLike[str]
+    model: Any, input_example: Any, path: str | os.PathLike[str], *, standard_ops: bool = False
 ) -> ModelMeta:
-    """Convert a fitted scikit-learn model, verify it on the example, save it as onnx."""
+    """Convert a fitted scikit-learn model, verify it on the example, save it as onnx.
+    ``standard_ops``: standard operators instead of ``ai.onnx.ml`` ones where skl2onnx has
+    both (``MatMul`` for ``LinearClassifier``/``LinearRegressor``, ``Sub``/``Div`` for
+    ``Scaler``), so the weights are initializers that int8 quantization can reach."""
     if input_example is None:
         raise InvalidArgumentError(
             "convert_sklearn_to_onnx needs an input_example to type the graph and check it",
@@ -134,7 +139,7 @@ def convert_sklearn_to_onnx(
         raise InvalidArgumentError("cannot type the example", details={"field": "input_example"})
     classes = ref_meta.classes
     is_classifier = classes is not None and not any(isinstance(c, list) for c in classes)
-    data = _convert(model, ref_meta.signature, is_classifier)
+    data = _convert(model, ref_meta.signature, is_classifier, standard_ops)
     reference = sklearn_flavor.build_loaded(model, ref_meta)
     expected = reference.predict(input_example)
     expected_proba = reference.predict_proba(input_example) if reference.has_proba else None

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["HealthReport", "StatsBucket", "VersionHealth", "latency_bin", "quantile"]
+__all__ = ["HealthPoint", "HealthReport", "StatsBucket", "VersionHealth", "health_series",
+           "latency_bin", "quantile"]
 
 LOW = 1e-6
 GROWTH = 1.02
@@ -148,3 +149,36 @@ class HealthReport:
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "window": self.window, "overall": self.overall.to_dict(),
                 "versions": [v.to_dict() for v in self.versions], "logger": self.logger}
+
+
+@dataclass
+class HealthPoint:
+    """Health over one interval of a series: its start (epoch seconds) and figures."""
+
+    start: float
+    seconds: float
+    requests: int
+    errors: int
+    latency_p50_s: float | None
+    latency_p99_s: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "error_rate": self.error_rate}
+
+
+def health_series(rows: Iterable[tuple[float, StatsBucket]], start: float, end: float,
+                  points: int) -> list[HealthPoint]:
+    """``rows`` of (bucket start in epoch seconds, counters) summed into ``points`` equal
+    intervals from ``start`` to ``end``; intervals without rows are there, with zeros."""
+    span = max(end - start, 1e-9)
+    step = span / max(points, 1)
+    slots = [StatsBucket() for _ in range(max(points, 1))]
+    for at, bucket in rows:
+        index = min(max(int((at - start) // step), 0), len(slots) - 1)
+        slots[index].merge(bucket)
+    return [HealthPoint(start + i * step, step, s.n, s.errors, quantile(s.latency_hist, 0.5),
+                        quantile(s.latency_hist, 0.99)) for i, s in enumerate(slots)]

@@ -157,28 +157,57 @@ def report_tables(report: MonitorReport) -> list[Any]:
 # -- HTML ---------------------------------------------------------------------------------
 
 
+def _share_ticks(top: float) -> list[float]:
+    """Round shares from 0 to at least ``top`` (4 to 6 of them)."""
+    step = next((t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5) if top / t <= 5), 0.5)
+    count = max(1, math.ceil(top / step - 1e-9))
+    return [round(i * step, 4) for i in range(count + 1)]
+
+
 def svg_histogram(labels: list[str], reference: list[float], current: list[float],
-                   width: int = 420, height: int = 150) -> str:
-    """Reference (grey) and current (blue) shares side by side, one group per bin."""
+                  width: int = 420, height: int = 150) -> str:
+    """Reference (grey) and current (blue) shares side by side, one group per bin, on a y
+    axis of shares (ticks and grid lines) with every bin labelled under it (slanted when
+    they would not fit side by side; each bar's title has the exact figures)."""
     n = max(len(labels), 1)
-    top = max([*reference, *current, 1e-12])
-    plot_h, base = height - 30, height - 20
-    group = (width - 10) / n
+    ticks = _share_ticks(max([*reference, *current, 1e-12]))
+    top = ticks[-1] or 1.0
+    longest = max((len(label) for label in labels), default=1)
+    left, right = 44, 8
+    group = (width - left - right) / n
+    slanted = longest * 6.2 > group
+    if slanted:  # the first bin's label slants left of its bar: make room for it
+        left = max(left, min(int(longest * 4.75 - group / 2) + 4, 120))
+        group = (width - left - right) / n
+    label_h = min(110, int(longest * 4.6) + 14) if slanted else 16
+    plot_h = height - 10
+    base = 6 + plot_h
     bar = max(group / 2 - 1, 0.5)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" class="hist">',
-             f'<line x1="5" y1="{base}" x2="{width - 5}" y2="{base}" stroke="#999"/>']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{base + label_h + 4}" role="img" class="hist" '
+             'font-family="system-ui, sans-serif">', '<g class="y-axis" font-size="10">']
+    for tick in ticks:
+        y = base - plot_h * tick / top
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+                     f'stroke="#eceff1"/><text x="{left - 4}" y="{y + 3:.1f}" '
+                     f'text-anchor="end" fill="#5f6368">{tick:.0%}</text>')
+    parts.append(f'<text x="10" y="{6 + plot_h / 2:.1f}" fill="#5f6368" text-anchor="middle" '
+                 f'transform="rotate(-90 10 {6 + plot_h / 2:.1f})">share of rows</text></g>')
+    parts.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" '
+                 'stroke="#999"/>')
     for i, (label, r, c) in enumerate(zip(labels, reference, current, strict=False)):
-        x = 5 + i * group
+        x = left + i * group
         for j, (share, colour) in enumerate(((r, "#9aa0a6"), (c, "#1a73e8"))):
             h = plot_h * share / top
-            parts.append(f'<rect x="{x + j * bar:.1f}" y="{base - h:.1f}" width="{bar:.1f}" '
-                         f'height="{h:.1f}" fill="{colour}"><title>{html.escape(label)}: '
-                         f'{"reference" if j == 0 else "current"} {share:.2%}</title></rect>')
-    parts.append(f'<text x="5" y="{height - 5}" font-size="10">{html.escape(labels[0])}</text>'
-                 if labels else "")
-    parts.append(f'<text x="{width - 5}" y="{height - 5}" font-size="10" text-anchor="end">'
-                 f'{html.escape(labels[-1])}</text>' if labels else "")
+            parts.append(f'<rect x="{x + j * bar + 0.5:.1f}" y="{base - h:.1f}" '
+                         f'width="{bar:.1f}" height="{h:.1f}" fill="{colour}"><title>'
+                         f'{html.escape(label)}: {"reference" if j == 0 else "current"} '
+                         f'{share:.2%}</title></rect>')
+        middle = x + group / 2
+        turn = f' transform="rotate(-40 {middle:.1f} {base + 12})"' if slanted else ""
+        parts.append(f'<text class="bin-label" x="{middle:.1f}" y="{base + 12}" '
+                     f'font-size="10" text-anchor="{"end" if slanted else "middle"}"{turn}>'
+                     f'{html.escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -11,6 +11,7 @@ model-wide reference (version 0); else a :class:`NotFoundError` saying how to se
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -36,7 +37,7 @@ from modelplane.monitoring.entities import (
     label_rows,
 )
 from modelplane.monitoring.evaluation import RuleEvaluator, metric_value
-from modelplane.monitoring.health import HealthReport, StatsBucket
+from modelplane.monitoring.health import HealthPoint, HealthReport, StatsBucket
 from modelplane.monitoring.log import PredictionLogger, PredictionRecord, normalise_record
 from modelplane.monitoring.performance import (
     PerformanceReport,
@@ -414,6 +415,29 @@ class MonitoringService:
         if self._logger is not None:
             report.logger = self._logger.stats().to_dict()
         return report
+
+    def health_over_time(self, model: str, window: str | Window = "1h",
+                         version: int | None = None, points: int = 60
+                         ) -> dict[int | None, list[HealthPoint]]:
+        """Requests, errors and latency per interval over ``window`` (at most ``points``
+        intervals, none shorter than a bucket): all versions together under ``None``, and
+        each version under its number."""
+        from modelplane.monitoring.health import health_series
+
+        w = Window.parse(window)
+        start, end, _ = self._bucket_bounds(model, w, version)
+        rows = self.predictions.stats(model, start, end, version) if end != 0 else []
+        if not rows:
+            return {None: []}
+        first = min(b for _, b, _ in rows) if start is None else start
+        lo, hi = first / 1000, (end / 1000 if end else time.time())
+        count = max(1, min(points, math.ceil((hi - lo) * 1000 / self.bucket_ms)))
+        out: dict[int | None, list[HealthPoint]] = {
+            None: health_series(((b / 1000, s) for _, b, s in rows), lo, hi, count)}
+        for number in sorted({v for v, _, _ in rows}):
+            out[number] = health_series(((b / 1000, s) for v, b, s in rows if v == number),
+                                        lo, hi, count)
+        return out
 
     def drift(self, model: str, window: str | Window = "1h", version: int | None = None,
               options: DriftOptions | None = None) -> DriftReport:

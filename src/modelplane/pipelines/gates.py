@@ -6,7 +6,12 @@ evaluation dataset (the ``eval_data`` artifact). Only when every gate passes is 
 candidate registered as a new version (the very artifact the pipeline stored) and moved
 to staging; the scores, the dataset digest and the verdict are recorded on the version
 as tags and in its description. A rejected candidate is not registered; the step still
-succeeds and returns the report (``fail_on_reject=True`` makes it fail instead).
+succeeds and returns the report (``fail_on_reject=True`` makes it fail instead). A
+candidate that is the very artifact an earlier version was registered from (a rerun with
+the same data, code and params, its steps cached) registers nothing, whatever the gates
+say (there is nothing new to gate, so it never fails the step either): the report's
+``decision`` is ``registered``, ``rejected`` or ``unchanged`` (``unchanged_from``: that
+version).
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ from modelplane.pipelines.dsl import Step, StepOutput
 if TYPE_CHECKING:
     from modelplane.pipelines.services import StepServices
 
-__all__ = ["METRICS", "Gate", "register"]
+__all__ = ["METRICS", "MODEL_DIGEST_TAG", "Gate", "register"]
+
+#: the tag holding the pipeline artifact a version was registered from: a rerun that
+#: produces the same artifact (same data, code and params) registers nothing
+MODEL_DIGEST_TAG = "pipeline_model_digest"
 
 
 def _accuracy(y: Any, pred: Any, proba: Any) -> float:
@@ -98,8 +107,14 @@ class Gate:
         if production is None:
             return True, f"{self.metric} {candidate:.6g}; no production version to beat"
         delta = candidate - production if higher else production - candidate
-        if delta >= self.min_delta and (delta > 0 or self.min_delta < 0):
-            return True, f"{self.metric} {candidate:.6g} beats production {production:.6g}"
+        passed = delta >= self.min_delta and (delta > 0 or self.min_delta < 0)
+        if passed and delta > 0:
+            return True, (f"{self.metric} {candidate:.6g} beats production {production:.6g} "
+                          f"by {delta:.4g}")
+        if passed:  # equal or worse, but within the tolerance a negative min_delta allows
+            how = "equals" if delta == 0 else f"is {-delta:.4g} {'below' if higher else 'above'}"
+            return True, (f"{self.metric} {candidate:.6g} {how} production {production:.6g}: "
+                          f"not better, within tolerance {-self.min_delta:g} of it")
         return False, (f"{self.metric} {candidate:.6g} does not beat production "
                        f"{production:.6g} (min delta {self.min_delta:g})")
 
@@ -145,11 +160,16 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
     report: dict[str, Any] = {
         "passed": passed, "candidate": candidate, "production": production,
         "production_version": production_version, "reasons": [r for _, r in verdicts],
-        "eval_dataset": _input_digest("eval_data"), "version": None}
+        "eval_dataset": _input_digest("eval_data"), "version": None,
+        "decision": "registered" if passed else "rejected", "unchanged_from": None}
     run = current.run if current.task is not None else None
     if run is not None:
         run.log_metrics({f"candidate_{k}": v for k, v in candidate.items()})
         run.log_dataset(eval_data, name=f"{name}-eval", role="eval")
+    same = _registered_as(client, name, _input_digest("model"))
+    if same is not None:  # same data, code and params (a cached train step): nothing new
+        report.update(decision="unchanged", unchanged_from=same)
+        return report
     if not passed:
         if fail_on_reject:
             raise InvalidStateError(f"gate rejected the candidate for {name}: "
@@ -158,6 +178,15 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
     report["version"] = _register(services, model, name, report, stage, run,
                                   _example(eval_data, target))
     return report
+
+
+def _registered_as(client: Any, name: str, digest: str | None) -> int | None:
+    """The version of ``name`` already registered from the model artifact ``digest``."""
+    if digest is None:
+        return None
+    found = client.registry.search_versions(
+        f"name = '{name}' and tags.{MODEL_DIGEST_TAG} = '{digest}'", max_results=1).items
+    return found[0].version if found else None
 
 
 def _input_digest(name: str) -> str | None:
@@ -174,7 +203,8 @@ def _register(services: StepServices, model: Any, name: str, report: dict[str, A
 
     task = current.task
     ref = task.inputs.get("model") if task else None
-    tags = {"gate": "passed", "pipeline": task.pipeline if task else "",
+    tags = {"gate": "passed", MODEL_DIGEST_TAG: ref.digest if ref else "",
+            "pipeline": task.pipeline if task else "",
             "pipeline_run_id": task.pipeline_run_id if task else "",
             "pipeline_step": task.node if task else "",
             **{f"gate.{k}": f"{v:.6g}" for k, v in report["candidate"].items()}}

@@ -170,6 +170,21 @@ class PipelineService:
     def get_run(self, run_id: str) -> PipelineRun:
         return self.run_store.get_run(run_id)
 
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the pipeline run ``ref`` names: its id, a unique start of it, the
+        short id printed (its last characters), or a pipeline's name (its newest run).
+        Ambiguous: an error naming the runs."""
+        from modelplane.core.refs import LOOKUP_LIMIT, is_fragment, is_full_id, pick_one
+
+        ref = str(ref).strip()
+        if is_full_id(ref):
+            return ref
+        found = self.run_store.runs_matching(ref, LOOKUP_LIMIT) if is_fragment(ref) else []
+        if not found and ref:
+            found = [(r.id, r.pipeline) for r in self.run_store.list_runs(ref, 1)]
+        return pick_one("pipeline run", ref, found, lambda r: f"{r[0]} ({r[1]})",
+                        "id, the start or end of an id, or a pipeline name")[0]
+
     def list_runs(self, pipeline: str | None = None, *, limit: int = 50) -> list[PipelineRun]:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise InvalidArgumentError(f"limit: expected 1..10000, got {limit!r}",

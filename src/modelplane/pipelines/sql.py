@@ -126,6 +126,15 @@ class SqlPipelineRunStore:
             by_run.setdefault(s.pipeline_run_id, []).append(s)
         return [_run(r, by_run.get(r.id, [])) for r in rows]
 
+    def runs_matching(self, fragment: str, limit: int) -> list[tuple[str, str]]:
+        ids = pipeline_runs.c.id
+        query = (select(ids, pipeline_runs.c.pipeline)
+                 .where(or_(ids.startswith(fragment, autoescape=True),
+                            ids.endswith(fragment, autoescape=True)))
+                 .order_by(pipeline_runs.c.created_at.desc()).limit(limit))
+        with self.db.connection_scope(readonly=True) as conn:
+            return [(row.id, row.pipeline) for row in conn.execute(query)]
+
     def _steps(self, conn: Connection, query: Any, *, io: bool = True) -> list[StepRun]:
         rows = conn.execute(query).all()
         if not io or not rows:

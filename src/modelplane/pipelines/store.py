@@ -32,6 +32,11 @@ class PipelineRunStore(Protocol):
         """Newest first, without step runs."""
         ...
 
+    def runs_matching(self, fragment: str, limit: int) -> list[tuple[str, str]]:
+        """``(id, pipeline)`` of the runs whose id starts or ends with ``fragment``, newest
+        first."""
+        ...
+
     def update_step(self, step_run_id: str, *, inputs: dict[str, ArtifactRef] | None = None,
                     outputs: dict[str, ArtifactRef] | None = None, **changes: Any) -> None:
         """Change a step run's columns; record input and output artifacts (replacing

@@ -266,15 +266,23 @@ class RegistryService:
                              actor=_actor(actor))
 
     def delete_alias(self, name: str, alias: str, *, actor: str = "") -> None:
-        self.store.set_alias(name, check_alias(alias), None, actor=_actor(actor))
+        self.store.set_alias(name, check_alias(alias, reserved=False), None,
+                             actor=_actor(actor))
 
     def get_by_alias(self, name: str, alias: str) -> ModelVersion:
         return self.store.get_version(name, alias=alias)
 
     def resolve(self, uri: str) -> ModelVersion:
-        """The version ``uri`` names: ``models:/NAME:3``, ``models:/NAME@champion`` or
-        ``models:/NAME@production`` (the scheme is optional)."""
+        """The version ``uri`` names: ``models:/NAME:3``, ``models:/NAME@champion``,
+        ``models:/NAME@production``, ``models:/NAME@latest`` or MLflow's
+        ``models:/NAME/Production`` (see :mod:`~modelplane.registry.uri`)."""
         ref = parse_model_uri(uri)
+        if ref.latest:
+            newest = self.store.get_model(ref.name).latest_version
+            if newest is None:
+                raise NotFoundError(f"model {ref.name!r} has no versions yet, so {uri!r} "
+                                    "names none", details={"name": ref.name, "uri": uri})
+            return self.store.get_version(ref.name, version=newest)
         return self.store.get_version(ref.name, version=ref.version, alias=ref.alias,
                                       stage=ref.stage)
 

@@ -1,10 +1,20 @@
-"""Model URIs: ``models:/NAME:VERSION``, ``models:/NAME@ALIAS``, ``models:/NAME@STAGE``.
+"""Model URIs: ``models:/NAME:VERSION``, ``models:/NAME@ALIAS``, ``models:/NAME@STAGE``,
+``models:/NAME@latest``.
 
-The scheme is optional (``churn:3``, ``churn@champion``). A stage name after ``@`` means
-the stage (for ``staging``/``production`` its one holder; otherwise the newest version in
-it); any other word is an alias. MLflow's ``models:/NAME/VERSION`` and
-``models:/NAME/STAGE`` are accepted too. Names, aliases and stages follow the rules here,
-which the service also applies when they are created.
+The scheme is optional (``churn:3``, ``churn@champion``). After ``@`` (or MLflow's ``/``)
+a few reserved words keep one meaning whichever separator is used:
+
+- a stage name, any case (``production``, MLflow's ``Production``): the stage (for
+  ``staging``/``production`` its one holder; otherwise the newest version in it);
+  MLflow's ``None`` stage is ``development``, where new versions start;
+- ``latest``: the newest version, whatever its stage (MLflow's ``models:/NAME/latest``).
+
+Any other word after ``@`` is an alias. So MLflow's ``models:/NAME/3``,
+``models:/NAME/Production``, ``models:/NAME/None`` and ``models:/NAME/latest`` work as
+pasted, and ``@Production`` names the production stage, never an alias: an alias cannot
+be named like a reserved word (MLflow would read ``@Production`` as an alias; here that
+name is refused when the alias is set, with the reason). Names, aliases and stages follow
+the rules here, which the service also applies when they are created.
 """
 
 from __future__ import annotations
@@ -13,12 +23,16 @@ import re
 from dataclasses import dataclass
 
 from modelplane.core.errors import InvalidArgumentError
-from modelplane.registry.entities import STAGES
+from modelplane.registry.entities import DEFAULT_STAGE, STAGES
 
 __all__ = ["URI_FORMS", "ModelRef", "check_alias", "check_model_name", "parse_model_uri"]
 
 URI_FORMS = ("models:/NAME:VERSION, models:/NAME@ALIAS, models:/NAME@STAGE (stage: "
-             + ", ".join(STAGES) + "), or the same without 'models:/'")
+             + ", ".join(STAGES) + "), models:/NAME@latest, MLflow's models:/NAME/VERSION, "
+             "models:/NAME/STAGE and models:/NAME/latest, or the same without 'models:/'")
+LATEST = "latest"
+#: words after ``@`` or ``/`` that name a stage (MLflow's "None" is the default stage)
+_STAGE_WORDS = {**{s: s for s in STAGES}, "none": DEFAULT_STAGE}
 SCHEME = "models:/"
 _NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,255}")
 _ALIAS = re.compile(r"[A-Za-z0-9_\-]{1,128}")
@@ -26,17 +40,19 @@ _ALIAS = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 
 @dataclass(frozen=True, slots=True)
 class ModelRef:
-    """A parsed model URI: ``name`` and exactly one of ``version``, ``alias``, ``stage``."""
+    """A parsed model URI: ``name`` and exactly one of ``version``, ``alias``, ``stage``,
+    ``latest`` (the newest version)."""
 
     name: str
     version: int | None = None
     alias: str | None = None
     stage: str | None = None
+    latest: bool = False
 
     def __str__(self) -> str:
         if self.version is not None:
             return f"{SCHEME}{self.name}:{self.version}"
-        return f"{SCHEME}{self.name}@{self.alias or self.stage}"
+        return f"{SCHEME}{self.name}@{self.alias or self.stage or LATEST}"
 
 
 def check_model_name(name: object) -> str:
@@ -49,8 +65,10 @@ def check_model_name(name: object) -> str:
     return name
 
 
-def check_alias(alias: object) -> str:
-    """``alias`` if it is a valid alias (not a stage name, not only digits)."""
+def check_alias(alias: object, *, reserved: bool = True) -> str:
+    """``alias`` if it is a valid alias (not only digits; with ``reserved``, not a word
+    that means a stage or the newest version: an alias named so before those words were
+    reserved can still be deleted)."""
     if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         shown = repr(alias) if isinstance(alias, str) else type(alias).__name__
         raise InvalidArgumentError(
@@ -60,9 +78,15 @@ def check_alias(alias: object) -> str:
         raise InvalidArgumentError(
             f"invalid alias {alias!r}: an alias cannot be only digits (it would read as a "
             "version number)", details={"field": "alias"})
-    if alias.lower() in STAGES:
+    word = alias.lower()
+    if reserved and (word in _STAGE_WORDS or word == LATEST):
+        meaning = ("the newest version" if word == LATEST
+                   else f"the {_STAGE_WORDS[word]} stage")
         raise InvalidArgumentError(
-            f"invalid alias {alias!r}: {', '.join(STAGES)} are stage names, not aliases",
+            f"invalid alias {alias!r}: models:/NAME@{alias} already means {meaning} (the "
+            f"words {', '.join([*STAGES, 'none', LATEST])} are reserved, whatever their case, "
+            "unlike MLflow where @Production is an alias); move a version into a stage with "
+            "set_stage, or pick another alias name such as 'champion'",
             details={"field": "alias"})
     return alias
 
@@ -79,9 +103,12 @@ def parse_model_uri(uri: str) -> ModelRef:
     body = uri.strip()
     if body.startswith(SCHEME):
         body = body[len(SCHEME):]
-        if "/" in body:  # MLflow style: models:/NAME/VERSION or models:/NAME/STAGE
-            name, _, rest = body.rpartition("/")
+        if "/" in body:  # MLflow style: models:/NAME/VERSION, /STAGE or /latest
+            name, _, rest = body.removesuffix("/").rpartition("/")
             return _ref(uri, name, rest, digits_mean_version=True)
+    elif body.startswith("runs:/"):
+        raise _bad(uri, "a runs:/ URI names a run's files, not a registered version (the "
+                        "versions a run registered are listed by `modelplane runs show RUN_ID`)")
     elif "://" in body or body.startswith(("/", "models:")):
         raise _bad(uri, "unknown scheme")
     at, colon = body.rfind("@"), body.rfind(":")
@@ -89,6 +116,8 @@ def parse_model_uri(uri: str) -> ModelRef:
         return _ref(uri, body[:at], body[at + 1:], digits_mean_version=False)
     if colon > 0:
         name, number = body[:colon], body[colon + 1:]
+        if number.lower() == LATEST:
+            return ModelRef(_name(uri, name), latest=True)
         if not number.isdigit() or int(number) < 1:
             raise _bad(uri, f"version {number!r} is not a positive integer")
         return ModelRef(_name(uri, name), version=int(number))
@@ -99,10 +128,13 @@ def _ref(uri: str, name: str, word: str, *, digits_mean_version: bool) -> ModelR
     name = _name(uri, name)
     if digits_mean_version and word.isdigit() and int(word) > 0:
         return ModelRef(name, version=int(word))
-    if word.lower() in STAGES:
-        return ModelRef(name, stage=word.lower())
+    lowered = word.lower()
+    if lowered in _STAGE_WORDS:
+        return ModelRef(name, stage=_STAGE_WORDS[lowered])
+    if lowered == LATEST:
+        return ModelRef(name, latest=True)
     if digits_mean_version:
-        raise _bad(uri, f"{word!r} is neither a version number nor a stage")
+        raise _bad(uri, f"{word!r} is neither a version number, a stage nor 'latest'")
     try:
         return ModelRef(name, alias=check_alias(word))
     except InvalidArgumentError as exc:

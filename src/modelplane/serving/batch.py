@@ -1,4 +1,5 @@
-"""Batch inference over Parquet: read in chunks, predict, write each chunk as it comes.
+"""Batch inference over Parquet (CSV and JSON lines read too): read in chunks, predict,
+write each chunk as it comes.
 
 Memory holds one chunk at a time (``chunk_rows`` input rows and their predictions): the
 input is streamed with ``pyarrow.parquet.ParquetFile.iter_batches`` and the output is
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelplane.core.errors import InvalidArgumentError, NotFoundError
+from modelplane.core.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -136,21 +137,25 @@ def predict_file(model: str, input: str | os.PathLike[str], output: str | os.Pat
                  *, chunk_rows: int = DEFAULT_CHUNK_ROWS, keep: list[str] | None = None,
                  progress: bool = False, models: ModelSource,
                  format: str | None = None) -> BatchResult:
-    """Predict every row of the Parquet file ``input`` with ``model`` (a model URI, fetched
-    through ``models``) and write ``output`` (Parquet), streaming ``chunk_rows`` rows at a
-    time."""
+    """Predict every row of ``input`` (Parquet, streamed ``chunk_rows`` rows at a time; CSV
+    or JSON lines, see :mod:`~modelplane.serving.batch_input`) with ``model`` (a model URI,
+    fetched through ``models``)
+    and write ``output`` (Parquet)."""
     import pyarrow.parquet as pq
+
+    from modelplane.serving.batch_input import open_input
 
     if chunk_rows < 1:
         raise InvalidArgumentError("chunk_rows must be >= 1", details={"field": "chunk_rows"})
-    source = Path(input)
-    if not source.is_file():
-        raise NotFoundError(f"no Parquet file at {str(input)!r}", details={"field": "input"})
+    if Path(output).suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson"):
+        raise InvalidArgumentError(f"--output: predictions are written as Parquet; name the "
+                                   f"file .parquet, not {Path(output).name!r}",
+                                   details={"field": "output"})
+    reader = open_input(input, chunk_rows)
     started = time.perf_counter()
     predictor, uri = _load(model, models, format)
     classes = predictor.model.meta.classes
-    reader = pq.ParquetFile(source)
-    kept = _keep_columns(reader.schema_arrow.names, keep)
+    kept = _keep_columns(reader.schema.names, keep)
     clash = {"prediction", "probabilities"} & set(kept)
     if clash:
         raise InvalidArgumentError(f"keep: input column {sorted(clash)[0]!r} would clash with "
@@ -161,8 +166,8 @@ def predict_file(model: str, input: str | os.PathLike[str], output: str | os.Pat
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
     writer, rows, chunks, columns = None, 0, 0, list(kept)
     try:
-        with _progress(progress, reader.metadata.num_rows, f"predicting {uri}") as advance:
-            for batch in reader.iter_batches(batch_size=chunk_rows):
+        with _progress(progress, reader.num_rows, f"predicting {uri}") as advance:
+            for batch in reader.batches:
                 prepared = predictor.model.prepare(_model_input(batch, predictor.model, kept))
                 predictions, proba = predictor.run(prepared)
                 table = _output(batch, kept, predictions, proba, classes)
@@ -176,7 +181,7 @@ def predict_file(model: str, input: str | os.PathLike[str], output: str | os.Pat
         if writer is None:  # an empty input: an empty output with the kept columns
             import pyarrow as pa
 
-            empty = reader.schema_arrow.empty_table().select(kept)
+            empty = reader.schema.empty_table().select(kept)
             pq.write_table(empty.append_column("prediction", pa.array([], pa.float64())), tmp)
             columns = [*kept, "prediction"]
         else:

@@ -1,29 +1,32 @@
 """Inference optimization: dynamic int8 quantization of a version's ONNX graph, registered
 as a new version with its accuracy delta on the stored evaluation dataset.
 
-1. The source ONNX graph: the version itself (onnx flavor), its stored ONNX form (logged
-   with ``onnx=True``), or a conversion of its scikit-learn model made now (skl2onnx,
-   checked against the model on the input example).
+1. The source ONNX graph: the version itself (onnx flavor), a conversion of its
+   scikit-learn model made now (skl2onnx with standard operators, so linear weights are
+   quantizable; checked against the model on the input example), an export of its
+   TorchScript model (checked likewise), or its stored ONNX form (logged with
+   ``onnx=True``) for other flavors. See :mod:`~modelplane.serving.quantize`.
 2. ``onnxruntime.quantization.quantize_dynamic`` with int8 weights: the weights of
    MatMul, Gemm, attention and convolution nodes become int8 and activations are
-   quantized on the fly. Tree ensembles hold no such weights and come out unchanged.
+   quantized on the fly. A graph with none of them (tree ensembles) is refused.
 3. Evaluation on the *stored* evaluation dataset of the source version's run: a dataset
    the run logged under a role in ``EVAL_ROLES`` whose data is still readable where it was
    logged from, or among the run's artifacts, *and* still has the content digest the run
    recorded. ``eval_data`` (a path or a table) replaces it explicitly. The target column
    is ``target``, or else the one column the model does not take as input.
+   The int8 model is also checked against the float model itself: ``agreement`` is the
+   share of equal labels (classifiers) or 1 - the relative RMS difference of outputs. When
+   the metric is worse by more than ``max_drop`` (accuracy lower by more than it; rmse
+   higher by more than that fraction), nothing is registered.
 4. Registration as the next version of the same model (flavor ``onnx``), with metrics
-   ``{m: quantized, m_source: source, m_delta: quantized - source}`` (``m`` is accuracy
-   for classifiers, rmse for regressors), tags ``optimized_from`` and ``quantization``,
-   and ``model_meta["optimization"]`` holding the details.
+   ``{m: quantized, m_source: source, m_delta: quantized - source, agreement}`` (``m``
+   is accuracy for classifiers, rmse for regressors), tags ``optimized_from`` and
+   ``quantization``, and ``model_meta["optimization"]`` holding the details.
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +50,7 @@ __all__ = ["EVAL_ROLES", "OptimizeResult", "optimize_model"]
 
 EVAL_ROLES = ("eval", "evaluation", "test", "validation", "valid")
 QUANTIZE = ("int8",)
+MAX_DROP = 0.02
 _TABLE_FILES = (".parquet", ".pq", ".csv")
 
 
@@ -64,6 +68,7 @@ class OptimizeResult:
     eval_dataset: str
     size_bytes: int
     source_size_bytes: int
+    agreement: float = 1.0
 
 
 def _example(meta: ModelMeta) -> Any:
@@ -84,57 +89,29 @@ def _source_graph(models: ModelSource, source: ModelVersion, workdir: Path
     """The source's ONNX model directory and the example used to type it."""
     from modelplane import flavors
     from modelplane.flavors.base import read_descriptor
+    from modelplane.serving.quantize import torch_to_onnx
 
     root = models.fetch(source.artifact_digest)
     native = root / "model"
     meta = read_descriptor(native)
+    target = workdir / "converted"
     if meta.flavor == "onnx":
         return native, _example(meta)
+    if meta.flavor == "sklearn":
+        example = _example(meta)
+        loaded = flavors.load_model(native, allow_pickle=models.pickle_allowed(source))
+        flavors.convert_sklearn_to_onnx(loaded.raw, example, target,
+                                        standard_ops=True)
+        return target, example
+    if meta.flavor == "torch":
+        return target, torch_to_onnx(native, meta, target, source.uri)
     if "onnx" in source.model_meta.get("formats", []):
         return root / "onnx", _example(read_descriptor(root / "onnx"))
-    if meta.flavor != "sklearn":
-        raise InvalidArgumentError(
-            f"{source.uri} is a {meta.flavor} model with no ONNX form; quantization needs "
-            "an ONNX graph (register an ONNX version, or log scikit-learn models)",
-            details={"field": "flavor", "expected": ["onnx", "sklearn"], "got": meta.flavor})
-    example = _example(meta)
-    target = workdir / "converted"
-    flavors.convert_sklearn_to_onnx(flavors.load_model(native).raw, example, target)
-    return target, example
-
-
-@contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """onnxruntime's quantizer logs advice on the root logger (which would also install a
-    handler on it); keep that out of the user's logs."""
-    root = logging.getLogger()
-    hush = logging.NullHandler()
-    drop = logging.Filter("\x00")  # matches no logger name: drops every record
-    root.addFilter(drop)
-    added = not root.handlers
-    if added:
-        root.addHandler(hush)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
-        if added:
-            root.removeHandler(hush)
-
-
-def _quantize(graph: Path, out: Path) -> bytes:
-    from modelplane.flavors.base import require
-
-    require("onnxruntime", "onnx")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    try:
-        with _quiet_root_logger():
-            quantize_dynamic(str(graph / "model.onnx"), str(out), weight_type=QuantType.QInt8)
-    except Exception as exc:  # onnxruntime raises many kinds for graphs it cannot handle
-        raise InvalidStateError(f"int8 quantization failed: {exc}",
-                                details={"field": "quantize"}) from exc
-    return out.read_bytes()
+    raise InvalidArgumentError(
+        f"{source.uri} is a {meta.flavor} model with no ONNX form; quantization needs an "
+        "ONNX graph (register an ONNX version, or a scikit-learn or PyTorch model)",
+        details={"field": "flavor", "expected": ["onnx", "sklearn", "torch"],
+                 "got": meta.flavor})
 
 
 def _read_table(location: str, digest: str) -> pa.Table | None:
@@ -179,6 +156,8 @@ def _stored_eval(runs: TrackingService, source: ModelVersion, workdir: Path
 def _split(table: pa.Table, model: LoadedModel, target: str | None) -> tuple[Any, Any]:
     names = [n for n in table.column_names if not n.startswith("__index_level_")]
     inputs = model.signature.input_names if model.signature is not None else []
+    if target is None and "target" in names:
+        target = "target"
     if target is None:
         others = [n for n in names if n not in inputs]
         if len(others) != 1:
@@ -195,17 +174,43 @@ def _split(table: pa.Table, model: LoadedModel, target: str | None) -> tuple[Any
     return features, table.column(target).to_numpy()
 
 
-def _score(model: LoadedModel, x: Any, y: Any, classifier: bool) -> float:
-    predictions = np.asarray(model.predict(x)).reshape(len(y), -1)[:, 0]
+def _outputs(model: LoadedModel, x: Any, n: int, classifier: bool) -> np.ndarray:
+    """Labels (classifiers: the model's, or the argmax of its scores) or values."""
+    out = np.asarray(model.predict(x)).reshape(n, -1)
+    if classifier and out.shape[1] > 1:
+        return np.argmax(out, axis=1)
+    return out[:, 0]
+
+
+def _score(predictions: np.ndarray, y: Any, classifier: bool) -> float:
     if classifier:
         return float(np.mean(predictions.astype(object) == np.asarray(y).astype(object)))
     return float(np.sqrt(np.mean((predictions.astype(float) - np.asarray(y, float)) ** 2)))
 
 
+def _is_classifier(model: LoadedModel, x: Any, y: Any) -> bool:
+    """Classes in the model's metadata, or several scores per row and integer labels."""
+    if model.meta.classes is not None:
+        return True
+    width = np.asarray(model.predict(x)).reshape(len(y), -1).shape[1]
+    labels = np.asarray(y)
+    return width > 1 and labels.dtype.kind in "biu"
+
+
+def _check_drop(metric: str, before: float, after: float, max_drop: float, uri: str) -> None:
+    worse = before - after if metric == "accuracy" else (after - before) / (before or 1.0)
+    if worse > max_drop:
+        allowed = f"{max_drop:g}" if metric == "accuracy" else f"{max_drop:.0%}"
+        raise InvalidStateError(
+            f"int8 {metric} {after:.4f} is worse than the float model's {before:.4f} by more "
+            f"than max_drop ({allowed}); {uri} was not quantized into a new version",
+            details={"field": "max_drop", "source_value": before, "value": after})
+
+
 def optimize_model(name: str, version: int | str, *, registry: RegistryService,
                    runs: TrackingService, models: ModelSource, blobs: BlobStore,
                    quantize: str = "int8", eval_data: Any = None, target: str | None = None,
-                   description: str = "") -> OptimizeResult:
+                   description: str = "", max_drop: float = MAX_DROP) -> OptimizeResult:
     """Quantize version ``version`` of ``name`` and register the result (see above).
 
     ``registry`` reads the source and registers the result, ``runs`` finds the source
@@ -215,6 +220,7 @@ def optimize_model(name: str, version: int | str, *, registry: RegistryService,
     from modelplane.data import to_arrow
     from modelplane.flavors import onnx as onnx_flavor
     from modelplane.flavors.base import model_dir, read_descriptor, write_descriptor
+    from modelplane.serving.quantize import agreement, quantize_int8
 
     if quantize not in QUANTIZE:
         raise InvalidArgumentError(f"quantize: expected {', '.join(QUANTIZE)}, got {quantize!r}",
@@ -224,7 +230,7 @@ def optimize_model(name: str, version: int | str, *, registry: RegistryService,
         work = Path(tmp)
         graph, example = _source_graph(models, source, work)
         graph_meta = read_descriptor(graph)
-        data = _quantize(graph, work / "quantized.onnx")
+        data = quantize_int8(graph / "model.onnx", work / "quantized.onnx", source.uri)
         with model_dir(work / "tree" / "model") as target_dir:
             meta = onnx_flavor.save_bytes(
                 data, target_dir, example, classes=graph_meta.classes,
@@ -233,24 +239,30 @@ def optimize_model(name: str, version: int | str, *, registry: RegistryService,
             write_descriptor(target_dir, meta)
         table, described = ((to_arrow(eval_data), "given") if eval_data is not None
                             else _stored_eval(runs, source, work))
-        original = flavors.load_model(models.fetch(source.artifact_digest) / "model")
+        original = flavors.load_model(models.fetch(source.artifact_digest) / "model",
+                                      allow_pickle=models.pickle_allowed(source))
         quantized = flavors.load_model(target_dir)
         x, y = _split(table, original, target)
-        classifier = original.meta.classes is not None
+        classifier = _is_classifier(original, x, y)
         metric = "accuracy" if classifier else "rmse"
-        before, after = _score(original, x, y, classifier), _score(quantized, x, y, classifier)
+        float_out = _outputs(original, x, len(y), classifier)
+        int8_out = _outputs(quantized, x, len(y), classifier)
+        before, after = _score(float_out, y, classifier), _score(int8_out, y, classifier)
+        agree = agreement(float_out, int8_out, labels=classifier)
+        _check_drop(metric, before, after, max_drop, source.uri)
         size = len(data)
         source_size = (graph / "model.onnx").stat().st_size
         optimization = {"quantize": quantize, "source": source.uri, "metric": metric,
                         "source_value": before, "value": after, "delta": after - before,
-                        "eval_dataset": described, "eval_rows": len(y),
+                        "eval_dataset": described, "eval_rows": len(y), "agreement": agree,
                         "onnx_bytes": size, "source_onnx_bytes": source_size}
         digest = blobs.put_dir(work / "tree")
     new = registry.create_version(
         name, artifact_digest=digest, flavor="onnx", size=size, run_id=source.run_id,
         signature=meta.signature.to_dict() if meta.signature else None,
         input_example=meta.input_example,
-        metrics={metric: after, f"{metric}_source": before, f"{metric}_delta": after - before},
+        metrics={metric: after, f"{metric}_source": before, f"{metric}_delta": after - before,
+                 "agreement": agree},
         datasets=source.datasets, model_meta={**meta.to_dict(), "optimization": optimization},
         code_commit=source.code_commit, code_dirty=source.code_dirty,
         description=description or f"int8 dynamic quantization of version {source.version}",
@@ -258,5 +270,5 @@ def optimize_model(name: str, version: int | str, *, registry: RegistryService,
     return OptimizeResult(version=new, source=source, metric=metric, source_value=before,
                           value=after, delta=after - before, eval_rows=len(y),
                           eval_dataset=described, size_bytes=size,
-                          source_size_bytes=source_size)
+                          source_size_bytes=source_size, agreement=agree)
 

@@ -28,6 +28,7 @@ from modelplane.core.errors import (
 from modelplane.core.filters import parse_filter, parse_order_by
 from modelplane.core.ids import new_id
 from modelplane.core.procs import pid_alive
+from modelplane.core.refs import LOOKUP_LIMIT, did_you_mean, is_fragment, is_full_id, pick_one
 from modelplane.core.timeutil import as_utc, to_epoch_ms, utcnow
 from modelplane.tracking.code import code_version
 from modelplane.tracking.entities import (
@@ -144,7 +145,15 @@ class TrackingService:
                                      details={"name": name}) from None
 
     def get_experiment(self, id_or_name: str) -> Experiment:
-        return self.store.get_experiment(id_or_name)
+        """An experiment by id or name; not found names the close names there are."""
+        try:
+            return self.store.get_experiment(id_or_name)
+        except NotFoundError as exc:
+            names = [e.name for e in self.store.list_experiments(include_deleted=True)]
+            hint = did_you_mean(str(id_or_name), names)
+            if not hint:
+                raise
+            raise NotFoundError(exc.message + hint, details=exc.details) from None
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         try:
@@ -209,6 +218,25 @@ class TrackingService:
 
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
+
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the run ``ref`` names: its id, a unique start of it, the short id
+        the CLI and UI print (its last characters), or a unique run name (deleted runs
+        included). Ambiguous: an error naming the runs it matches."""
+        ref = str(ref).strip()
+        if is_full_id(ref):
+            return ref
+        found: list[Run] = []
+        if is_fragment(ref):
+            found = self._runs_where(f"id like '{ref}%' or id like '%{ref}'")
+        if not found and ref:
+            found = self._runs_where("name = '" + ref.replace("'", "''") + "'")
+        run = pick_one("run", ref, found, lambda r: f"{r.id} {r.name!r}",
+                       "id, the start or end of an id, or a run name")
+        return run.id
+
+    def _runs_where(self, filter: str) -> list[Run]:
+        return self.search_runs(filter, max_results=LOOKUP_LIMIT, include_deleted=True).runs
 
     def end_run(self, run_id: str, status: str = "finished",
                 end_time: datetime | None = None) -> Run:

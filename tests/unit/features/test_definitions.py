@@ -100,5 +100,8 @@ def test_load_repo_finds_module_level_definitions(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("import nowhere_to_be_found\n")
     with pytest.raises(InvalidArgumentError, match=r"broken\.py: ModuleNotFoundError"):
         load_repo(tmp_path)
-    with pytest.raises(NotFoundError, match="does not exist"):
+    with pytest.raises(NotFoundError, match="does not exist; expected the folder"):
         load_repo(tmp_path / "missing")
+    with pytest.raises(InvalidArgumentError, match=r"views\.py' is a file; give the repo "
+                       "folder instead"):
+        load_repo(tmp_path / "views.py")

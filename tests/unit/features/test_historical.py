@@ -34,9 +34,9 @@ FEATURES = ["driver_stats:conv_rate", "driver_stats:trips"]
 
 def reference(entities: pd.DataFrame, feats: pd.DataFrame, ttl: timedelta | None,
               columns: tuple[str, ...] = ("conv_rate", "trips")) -> pd.DataFrame:
-    """merge_asof by key, backward, exact matches allowed; ``event > t - ttl`` is a tolerance
-    of ttl - 1 us on microsecond data; ties on event time: the greatest created time (sorted
-    last, and merge_asof takes the last)."""
+    """merge_asof by key, backward, exact matches allowed, ``tolerance=ttl`` (inclusive, as
+    Feast's offline stores are); ties on event time: the greatest created time (sorted last,
+    and merge_asof takes the last)."""
     right = feats.sort_values(["event_timestamp", "created"], kind="stable")
     left = entities.assign(__i=np.arange(len(entities)))
     valid = left["event_timestamp"].notna()
@@ -44,7 +44,7 @@ def reference(entities: pd.DataFrame, feats: pd.DataFrame, ttl: timedelta | None
         left[valid].sort_values("event_timestamp", kind="stable"),
         right[["driver_id", "event_timestamp", *columns]], on="event_timestamp",
         by="driver_id", direction="backward", allow_exact_matches=True,
-        tolerance=None if ttl is None else pd.Timedelta(ttl) - pd.Timedelta(1, "us"))
+        tolerance=None if ttl is None else pd.Timedelta(ttl))
     out = pd.DataFrame(index=range(len(entities)), columns=list(columns), dtype="float64")
     out.loc[merged["__i"].to_numpy(), list(columns)] = merged[list(columns)].to_numpy()
     return out
@@ -115,10 +115,53 @@ def test_ttl_edges_and_future_rows(store: FeatureStore, created: bool) -> None:
                              "event_timestamp": [t, t, t, t, t - 3 * ttl + us, t,
                                                  t - ttl + us, t - ttl - us]})
     result = store.get_historical_features(entities, FEATURES).to_pandas()
-    # at the row's time: in; exactly ttl old: out; just younger: in; in the future: out;
-    # rows of one key far apart in time; the latest earlier row exactly ttl old, or not
+    # at the row's time: in; exactly ttl old: in (inclusive); just younger: in; in the
+    # future: out; rows of one key far apart in time; the latest earlier row exactly ttl old,
+    # or 2 us younger
     got = [None if np.isnan(v) else v for v in result["conv_rate"]]
-    assert got == [1.0, None, 3.0, None, 5.0, 6.0, None, 8.0]
+    assert got == [1.0, 2.0, 3.0, None, 5.0, 6.0, 8.0, 8.0]
+
+
+def _boundary_frames(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Entity rows each with a feature row of its key exactly TTL older, 1 us older than
+    that, or 1 us younger; the oldest entity row's match is exactly TTL old (the edge of the
+    window the join reads), and TTL-wide buckets are hit at every phase."""
+    ttl = pd.Timedelta(minutes=5)
+    n = 400
+    times = pd.Timestamp(T0) + pd.to_timedelta(rng.integers(0, 3 * 3600, n), unit="s")
+    times = times.where(np.arange(n) % 7 != 0, pd.Timestamp(T0) + ttl * (np.arange(n) % 5))
+    keys = np.arange(n) % 40
+    shift = pd.to_timedelta(np.array([0, -1, 1])[np.arange(n) % 3], unit="us")
+    feats = pd.DataFrame({"driver_id": keys.astype("int64"),
+                          "event_timestamp": times - ttl - shift,
+                          "conv_rate": rng.standard_normal(n), "trips": rng.standard_normal(n)})
+    entities = pd.DataFrame({"driver_id": keys.astype("int64"), "event_timestamp": times})
+    entities.loc[0, "event_timestamp"] = feats["event_timestamp"].min() + ttl
+    feats.loc[0, "event_timestamp"] = feats["event_timestamp"].min()
+    return feats.assign(created=feats["event_timestamp"]), entities
+
+
+@pytest.mark.parametrize("shape", ["packed", "created", "general", "parquet"])
+def test_exactly_ttl_old_is_joined_as_merge_asof_with_tolerance_ttl(
+        store: FeatureStore, rng: np.random.Generator, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    """Every join shape agrees with ``merge_asof(tolerance=ttl)`` on the boundary: a row
+    exactly TTL old is joined, one a microsecond older is not."""
+    from modelplane.features import pitjoin
+
+    feats, entities = _boundary_frames(rng)
+    source: object = feats if shape != "parquet" else FileSource(tmp_path / "f.parquet")
+    feats.to_parquet(tmp_path / "f.parquet")
+    if shape == "general":
+        monkeypatch.setattr(pitjoin, "_PACKED_LIMIT", 1)
+    store.apply([driver_view(source, ttl=timedelta(minutes=5), created=shape == "created")])
+    result = store.get_historical_features(entities, FEATURES).to_pandas()
+    expected = reference(entities, feats, timedelta(minutes=5))
+    exact = (entities["event_timestamp"] - feats["event_timestamp"]) == pd.Timedelta(minutes=5)
+    assert exact.sum() > 100 and expected.loc[exact, "trips"].notna().all()
+    assert expected["trips"].isna().sum() > 50  # the 1 us too old rows are expired
+    assert not np.isnan(result.loc[0, "trips"])  # the window's oldest edge is joined too
+    _check(result, expected)
 
 
 def test_ties_on_event_time_go_to_the_latest_created(store: FeatureStore) -> None:

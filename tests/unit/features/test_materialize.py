@@ -261,3 +261,41 @@ def test_the_same_flow_on_redis(redis_url: str, rng: np.random.Generator) -> Non
     finally:
         online.delete_namespace(namespace(store._batch_view("driver_stats")))
         online.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_online_ttl_is_inclusive_at_the_boundary(request: pytest.FixtureRequest,
+                                                 backend: str) -> None:
+    """Served like training (``merge_asof(tolerance=ttl)``): a row exactly TTL old at read
+    time is present, one a microsecond older is expired, on SQLite and on Redis."""
+    from modelplane.features.lookup import entity_columns, namespace, read_online
+    from modelplane.features.online import open_online_store
+
+    online = None
+    if backend == "redis":
+        url = str(request.getfixturevalue("redis_url"))
+        sep = "&" if "?" in url else "?"
+        online = open_online_store(f"{url}{sep}key_prefix=mptest-{uuid.uuid4().hex[:10]}:")
+    store = FeatureStore(online_store=online)
+    ttl, us = pd.Timedelta(hours=1), pd.Timedelta(1, "us")
+    now = pd.Timestamp(NOW) + pd.Timedelta(123456, "us")
+    frame = pd.DataFrame({"driver_id": [1, 2, 3], "event_timestamp": [now - ttl, now - ttl - us,
+                                                                      now - ttl + us],
+                          "conv_rate": [1.0, 2.0, 3.0], "trips": [1.0, 2.0, 3.0]})
+    store.apply([driver_view(frame.assign(created=frame["event_timestamp"]),
+                             ttl=timedelta(hours=1))])
+    try:
+        store.materialize(NOW - timedelta(days=1), NOW)
+        columns, n = entity_columns({"driver_id": [1, 2, 3]})
+        got = read_online(store.online, store._compiled(FEATURES, None, False), columns, n,
+                          now=now.timestamp())
+        assert got.statuses["trips"] == ["present", "expired", "present"]
+        assert got.values["trips"] == [1.0, None, 3.0]
+        merged = pd.merge_asof(pd.DataFrame({"driver_id": [1, 2, 3], "t": [now] * 3}),
+                               frame.rename(columns={"event_timestamp": "t"}).sort_values("t"),
+                               on="t",
+                               by="driver_id", tolerance=ttl)
+        assert merged["trips"].isna().tolist() == [v is None for v in got.values["trips"]]
+    finally:
+        store.online.delete_namespace(namespace(store._batch_view("driver_stats")))
+        store.close()

@@ -136,7 +136,7 @@ def test_disagreeing_graph_is_refused(
     flipped = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame, 1 - target)
     real_convert = convert._convert
     monkeypatch.setattr(
-        convert, "_convert", lambda model, sig, clf: real_convert(flipped, sig, clf)
+        convert, "_convert", lambda model, sig, clf, *rest: real_convert(flipped, sig, clf, *rest)
     )
     with pytest.raises(InvalidStateError) as info:
         convert_sklearn_to_onnx(forest, frame.head(30), tmp_path / "m")

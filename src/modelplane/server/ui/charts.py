@@ -146,10 +146,29 @@ def line_chart(series: Sequence[Series], *, title: str = "", x_label: str = "ste
     return Markup(svg)
 
 
+#: label widths: about this many pixels per character at the chart's font size, and the
+#: widest label column before labels are shortened (the full name stays in their title)
+CHAR_PX, MAX_LABEL_PX = 6.6, 320
+
+
+def _fit(label: str, room: float) -> str:
+    """``label``, or its start and end around an ellipsis when it needs more than
+    ``room`` pixels (the end is kept: long feature names often differ there)."""
+    chars = int(room / CHAR_PX)
+    if len(label) <= chars:
+        return label
+    keep = max(chars - 1, 2)
+    return label[:keep - keep // 3] + "…" + label[len(label) - keep // 3:]
+
+
 def bar_chart(bars: Sequence[Bar], *, width: int = 560, unit: str = "") -> Markup:
     """Horizontal bars, one per item, each with its own threshold as a dashed mark;
-    flagged bars are red and say so."""
-    row, left, right = 26, 130, 150
+    flagged bars are red and say so. The label column grows with the longest label (up
+    to :data:`MAX_LABEL_PX`, then labels are shortened); the chart widens with it."""
+    row, right = 26, 150
+    longest = max((len(b.label) for b in bars), default=0)
+    left = int(min(max(130.0, longest * CHAR_PX + 16), MAX_LABEL_PX + 16))
+    width += left - 130
     height = row * len(bars) + 8
     values = [b.value for b in bars if b.value is not None and math.isfinite(b.value)]
     limits = [b.threshold * 1.25 for b in bars if b.threshold is not None]
@@ -166,7 +185,8 @@ def bar_chart(bars: Sequence[Bar], *, width: int = 560, unit: str = "") -> Marku
         flag = " drifted" if b.flagged else ""
         limit = "" if b.threshold is None else f" (threshold {b.threshold:.3g})"
         body = (f'<text class="bar-label" x="{left - 8}" y="{y + 15}" text-anchor="end">'
-                f'{escape(b.label)}</text><rect x="{left}" y="{y + 2}" width="{w:.1f}" '
+                f'<title>{escape(b.label)}</title>{escape(_fit(b.label, left - 16))}</text>'
+                f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" '
                 f'height="{row - 8}"><title>{escape(b.label)}: {shown}{limit}{escape(b.note)}'
                 f'</title></rect><text class="bar-value" x="{left + w + 6:.1f}" '
                 f'y="{y + 15}">{shown}{flag}</text>')

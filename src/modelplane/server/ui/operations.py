@@ -1,6 +1,7 @@
 """UI pages for models in production: deployments (variants, traffic, canary, events,
-per-variant figures) and monitoring (health, drift per feature with a reference-vs-current
-histogram, labelled performance, alert rules and alerts)."""
+per-variant figures and their requests, errors and latency over time) and monitoring
+(health and its charts over time, drift per feature with a reference-vs-current histogram,
+labelled performance, alert rules and alerts)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from markupsafe import Markup
 from modelplane.core.errors import InvalidArgumentError, ModelplaneError, NotFoundError
 from modelplane.monitoring.drift import ColumnDrift
 from modelplane.server.deps import ClientDep, DeploymentsDep, MonitoringDep
+from modelplane.server.ui.activity import deployment_charts, monitoring_charts
 from modelplane.server.ui.charts import Bar, bar_chart
 from modelplane.server.ui.render import UIRoute, page
 
@@ -27,6 +29,7 @@ RECENT = 20  # rows of the prediction log on a model's monitoring page
 STATS_WINDOW = "5m"
 MAX_VERSION = 2**31 - 1
 WINDOWS = ("15m", "1h", "6h", "24h", "7d", "1000p")
+ACTIVITY_WINDOWS = ("15m", "1h", "6h", "24h", "7d")
 
 
 # -- deployments --------------------------------------------------------------------------
@@ -48,12 +51,14 @@ def deployments(service: DeploymentsDep) -> HTMLResponse:
 
 
 @router.get("/deployments/{name}")
-def deployment(name: str, service: DeploymentsDep) -> HTMLResponse:
+def deployment(name: str, service: DeploymentsDep, window: str = "1h") -> HTMLResponse:
     d = service.get(name)
     stats = {k: v.to_dict() for k, v in service.stats(name, STATS_WINDOW).items()}
     events = list(reversed(service.events(name, limit=EVENTS)))
+    charts = deployment_charts(*service.stats_over_time(name, window))
     return page("deployment.html", "deployments", d=d, versions=_versions(service, d),
-                stats=stats, stats_window=STATS_WINDOW, events=events, event_limit=EVENTS)
+                stats=stats, stats_window=STATS_WINDOW, events=events, event_limit=EVENTS,
+                charts=charts, window=window, windows=ACTIVITY_WINDOWS)
 
 
 # -- monitoring ---------------------------------------------------------------------------
@@ -130,10 +135,12 @@ def model_monitoring(name: str, client: ClientDep, monitoring: MonitoringDep,
             errors["version"] = f"version: expected a version number, got {version!r}"
     health = drift = performance = None
     recent: list[Any] = []
+    charts: list[dict[str, Any]] = []
     drift_error = ""
     if not errors:
         try:
             health = monitoring.health(name, window, number)
+            charts = monitoring_charts(monitoring.health_over_time(name, window, number))
             performance = monitoring.performance(name, window, number)
             recent = monitoring.prediction_log(name, window, version=number, limit=RECENT)
         except InvalidArgumentError as exc:
@@ -148,4 +155,5 @@ def model_monitoring(name: str, client: ClientDep, monitoring: MonitoringDep,
     return page("monitoring.html", "monitoring", model=model, window=window, version=version,
                 windows=WINDOWS, errors=errors, health=health, drift=drift,
                 drift_error=drift_error, performance=performance, recent=recent,
+                charts=charts,
                 rules=monitoring.list_rules(name), alerts=monitoring.alerts(name, limit=ALERTS))

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from modelplane.core.errors import InvalidArgumentError, ModelplaneError
 from modelplane.core.filters import Field, parse_order_by
 from modelplane.server.deps import ClientDep, TrackingDep
+from modelplane.server.ui.artifacts import listing, run_files
 from modelplane.server.ui.charts import PALETTE, Series, line_chart
 from modelplane.server.ui.render import UIRoute, error_page, page, pager
 from modelplane.tracking.entities import Run
@@ -142,10 +143,10 @@ def run_detail(run_id: str, client: ClientDep) -> HTMLResponse:
             parent = tracking.get_run(run.parent_run_id)
         except ModelplaneError:
             parent = None
+    folders, files = listing(run_files(client, run.id, versions), "")
     return page("run.html", "experiments", run=run, experiment=exp, charts=charts,
-                datasets=tracking.run_datasets(run.id),
-                artifacts=tracking.list_artifacts(run.id), versions=versions,
-                children=children, parent=parent)
+                datasets=tracking.run_datasets(run.id), artifact_folders=folders,
+                artifact_files=files, versions=versions, children=children, parent=parent)
 
 
 @router.get("/compare")
