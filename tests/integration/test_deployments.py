@@ -119,7 +119,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(home: Path) -> Iterator[Server]:
-    s = start(home, MODELPLANE_DEPLOYMENT_POLL_SECONDS="0.2")
+    s = start(home, MODELPLANE_DEPLOYMENT_POLL_SECONDS="0.2", MODELPLANE_ALLOW_PICKLE="true")
     yield s
     s.stop()
 
@@ -343,7 +343,8 @@ def test_two_replicas_on_postgres_agree_within_the_stated_delay(
     client = Client(Settings(home=home, database_url=postgres_url))
     client.log_model(None, _model(2), "churn", input_example=EXAMPLE, stage="production")
     client.log_model(None, _model(3), "churn", input_example=EXAMPLE)
-    env = {"MODELPLANE_DATABASE_URL": postgres_url}  # default poll: 1 s, the stated delay
+    env = {"MODELPLANE_DATABASE_URL": postgres_url,  # default poll: 1 s, the stated delay
+           "MODELPLANE_ALLOW_PICKLE": "true"}
     a, b = start(home, **env), start(home, **env)
     try:
         r = a.http.post("/api/v1/deployments", json={

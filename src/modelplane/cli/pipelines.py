@@ -315,10 +315,12 @@ def lineage(target: Annotated[str, typer.Argument(
     """Follow lineage from a model version back, or from a pipeline run forward, as a tree
     (--json: the full records)."""
     from modelplane.cli.pipelines_lineage import model_tree, run_tree
+    from modelplane.client import Client
 
-    service = _service()
+    client = Client()
+    service = client.pipelines
     if target.startswith("models:/") or ":" in target or "@" in target:
-        version = service.client.registry.resolve(target)
+        version = client.registry.resolve(target)
         found = service.model_lineage(version.name, version.version)
         if as_json:
             typer.echo(fmt.dumps(found.to_dict()))

@@ -166,7 +166,7 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
     if run is not None:
         run.log_metrics({f"candidate_{k}": v for k, v in candidate.items()})
         run.log_dataset(eval_data, name=f"{name}-eval", role="eval")
-    same = _registered_as(client, name, _input_digest("model"))
+    same = _registered_as(services, name, _input_digest("model"))
     if same is not None:  # same data, code and params (a cached train step): nothing new
         report.update(decision="unchanged", unchanged_from=same)
         return report
@@ -180,11 +180,11 @@ def _register_fn(model: Any, eval_data: Any, name: str, target: str = "target",
     return report
 
 
-def _registered_as(client: Any, name: str, digest: str | None) -> int | None:
+def _registered_as(services: StepServices, name: str, digest: str | None) -> int | None:
     """The version of ``name`` already registered from the model artifact ``digest``."""
     if digest is None:
         return None
-    found = client.registry.search_versions(
+    found = services.registry.search_versions(
         f"name = '{name}' and tags.{MODEL_DIGEST_TAG} = '{digest}'", max_results=1).items
     return found[0].version if found else None
 
