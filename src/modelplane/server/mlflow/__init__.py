@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from modelplane.server.mlflow import artifacts, logged_models, registry, tracking
 from modelplane.core.errors import NotFoundError
+from modelplane.server.mlflow import artifacts, logged_models, registry, tracking
 from modelplane.server.mlflow.errors import MlflowRoute, not_supported
 
 __all__ = ["router"]
