@@ -24,6 +24,7 @@ from modelplane.core.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
+    from modelplane.auth.service import AuthService
     from modelplane.deployments.service import DeploymentService
     from modelplane.features.service import FeatureStore
     from modelplane.flavors import LoadedModel
@@ -86,6 +87,16 @@ class Client:
         from modelplane.store.db import get_database
 
         return get_database(self.settings.database_url)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Users, tokens and the audit log (embedded: what a server checks tokens with)."""
+        self._embedded_only("auth")
+        from modelplane.auth.service import AuthService
+        from modelplane.auth.sql import SqlAuthStore
+
+        return AuthService(SqlAuthStore(self.database),
+                           cache_seconds=self.settings.auth_cache_seconds)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:

@@ -1,0 +1,77 @@
+"""``authorize``: the app-wide dependency that checks the caller's role for the matched
+route (the middleware has already said who the caller is), and the CSRF token of
+cookie-authenticated writes. ``IdentityDep`` gives a route its caller."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import MutableMapping
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from modelplane.auth.entities import Identity
+from modelplane.auth.roles import role_allows
+from modelplane.core.errors import PermissionDeniedError, UnauthenticatedError
+from modelplane.server.auth.middleware import ANONYMOUS
+from modelplane.server.auth.policy import role_for
+
+__all__ = ["IdentityDep", "authorize", "route_template"]
+
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def route_template(scope: MutableMapping[str, Any]) -> str:
+    """The matched route's full path template (``/api/v1/models/{name}``): the route
+    knows its own path, and the part of the request path in front of it is its prefix."""
+    route = scope.get("route")
+    path: str = scope["path"]
+    if route is None:
+        return path
+    regex = getattr(route, "path_regex", None)
+    own: str = getattr(route, "path", path)
+    if regex is None or regex.match(path):
+        return own
+    for cut in range(1, len(path)):
+        if path[cut] == "/" and regex.match(path[cut:]):
+            return path[:cut] + own
+    return own
+
+
+async def authorize(request: Request) -> None:
+    scope = request.scope
+    state = scope.setdefault("state", {})
+    template = route_template(scope)
+    state["route"] = template
+    if not state.get("auth_enabled") or state.get("public"):
+        return
+    identity: Identity | None = state.get("identity")
+    if identity is None:
+        raise UnauthenticatedError("no token: send Authorization: Bearer <token>",
+                                   details={"reason": "missing"})
+    needed = role_for(scope["method"], template)
+    if needed is None:
+        raise PermissionDeniedError(
+            f"{scope['method']} {template} has no declared role, so it is refused to "
+            "everyone (declare it in modelplane/server/auth/policy.py)",
+            details={"route": template})
+    if not role_allows(identity.role, needed):
+        raise PermissionDeniedError(
+            f"{identity.actor} ({identity.role}) may not {scope['method']} {template}: "
+            f"it needs {needed}", details={"needed": needed, "role": identity.role})
+    expected = state.get("csrf")
+    if expected and scope["method"] not in _SAFE:
+        sent = request.headers.get("x-csrf-token", "")
+        if not sent and "form" in request.headers.get("content-type", ""):
+            sent = str((await request.form()).get("csrf_token", ""))
+
+        if not hmac.compare_digest(sent, expected):
+            raise PermissionDeniedError("missing or wrong CSRF token: reload the page and "
+                                        "try again", details={"field": "csrf_token"})
+
+
+def _identity(request: Request) -> Identity:
+    return request.scope.get("state", {}).get("identity") or ANONYMOUS  # type: ignore[no-any-return]
+
+
+IdentityDep = Annotated[Identity, Depends(_identity)]
