@@ -5,6 +5,7 @@ cookie-authenticated writes. ``IdentityDep`` gives a route its caller."""
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import MutableMapping
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from modelplane.server.auth.policy import role_for
 __all__ = ["IdentityDep", "authorize", "route_template"]
 
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
 
 
 def route_template(scope: MutableMapping[str, Any]) -> str:
@@ -29,7 +31,7 @@ def route_template(scope: MutableMapping[str, Any]) -> str:
     if route is None:
         return path
     regex = getattr(route, "path_regex", None)
-    own: str = getattr(route, "path", path)
+    own = _CONVERTER.sub(r"{\1}", getattr(route, "path", path))  # as OpenAPI spells it
     if regex is None or regex.match(path):
         return own
     for cut in range(1, len(path)):

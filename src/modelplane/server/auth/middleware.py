@@ -144,8 +144,9 @@ class AuthMiddleware:
             await self._no_token(scope, send)
             return
         try:
-            identity: Identity = self.auth.cached(token) or await asyncio.to_thread(
-                self.auth.authenticate, token)
+            identity = self.auth.cached(token)
+            if identity is None:  # first sight of this token here: hash it off the loop
+                identity = await asyncio.to_thread(self.auth.authenticate, token)
         except UnauthenticatedError as exc:
             self.limiter.fail(source)
             await self._record({"actor": "", "source": source, "action": "login.failed",

@@ -3,7 +3,8 @@ is refused to everyone (and ``tests/integration/test_auth_routes.py`` fails) ins
 silently open.
 
 Keys are ``"METHOD /path/template"`` exactly as the OpenAPI document (and the UI's
-routes) spell them. Roles: see :mod:`modelplane.auth.roles`. ``PUBLIC`` paths need no
+routes) spell them: without converters (``{path}``, not ``{path:path}``).
+Roles: see :mod:`modelplane.auth.roles`. ``PUBLIC`` paths need no
 token at all: liveness probes, the login page, the API's description and static files.
 The serving layer's paths (``/predict``, ``/v2``, ``/metrics``) are checked in the
 middleware by :func:`serving_role`, since they are not FastAPI routes.
@@ -127,10 +128,10 @@ _OTHER: dict[str, str] = {
     "DELETE /api/2.0/mlflow-artifacts/artifacts/{path}": A,
     "GET /api/3.0/mlflow/server-info": R,
     # MLflow paths modelplane does not serve answer 404/501; a reader may learn that.
-    **{f"{m} /api/{{version}}/mlflow{kind}/{{path:path}}": R
+    **{f"{m} /api/{{version}}/mlflow{kind}/{{path}}": R
        for m in ("GET", "POST", "PUT", "PATCH", "DELETE") for kind in ("", "-artifacts")},
     # the web UI (reads; its actions are declared with them in server/ui)
-    "GET /": R, "GET /experiments": R, "GET /experiments/{ref:path}": R,
+    "GET /": R, "GET /experiments": R, "GET /experiments/{ref}": R,
     "GET /runs/{run_id}": R, "GET /runs/{run_id}/artifacts": R,
     "GET /runs/{run_id}/artifacts/view": R, "GET /runs/{run_id}/artifacts/raw": R,
     "GET /compare": R, "GET /models": R, "GET /models/{name}": R, "GET /deployments": R,
