@@ -22,9 +22,9 @@ import typer
 from modelplane.cli.server import (
     ALLOW_PICKLE_HELP,
     allow_pickle_here,
+    embedded_only,
     first_admin,
     secure_bind,
-    embedded_only,
 )
 
 if TYPE_CHECKING:

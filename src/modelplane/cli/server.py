@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-
 __all__ = ["allow_pickle_here", "first_admin", "secure_bind", "server"]
 
 

@@ -17,7 +17,8 @@ __all__ = ["install_auth"]
 def install_auth(app: FastAPI, auth: AuthService, *, enabled: bool) -> None:
     """Put :class:`AuthMiddleware` in front of everything (call it last). The
     ``authorize`` dependency is given to ``FastAPI(dependencies=...)`` by ``create_app``."""
-    from modelplane.server.auth.middleware import AuthMiddleware
+    from modelplane.server.auth.middleware import AuthMiddleware, RateLimiter
 
     app.state.auth_enabled = enabled
-    app.add_middleware(AuthMiddleware, auth=auth, enabled=enabled)
+    app.state.auth_limiter = limiter = RateLimiter()  # shared with the UI's sign-in form
+    app.add_middleware(AuthMiddleware, auth=auth, enabled=enabled, limiter=limiter)

@@ -17,7 +17,7 @@ from modelplane.core.errors import PermissionDeniedError, UnauthenticatedError
 from modelplane.server.auth.middleware import ANONYMOUS
 from modelplane.server.auth.policy import role_for
 
-__all__ = ["IdentityDep", "authorize", "route_template"]
+__all__ = ["FormDep", "IdentityDep", "actor_of", "authorize", "read_form", "route_template"]
 
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
@@ -65,11 +65,27 @@ async def authorize(request: Request) -> None:
     if expected and scope["method"] not in _SAFE:
         sent = request.headers.get("x-csrf-token", "")
         if not sent and "form" in request.headers.get("content-type", ""):
-            sent = str((await request.form()).get("csrf_token", ""))
+            sent = (await read_form(request)).get("csrf_token", "")
 
         if not hmac.compare_digest(sent, expected):
             raise PermissionDeniedError("missing or wrong CSRF token: reload the page and "
                                         "try again", details={"field": "csrf_token"})
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict (first value of each
+    field); the body is cached on the request, so the route reads it again for free."""
+    from urllib.parse import parse_qsl
+
+    body = await request.body()
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
 
 
 def _identity(request: Request) -> Identity:
@@ -77,3 +93,12 @@ def _identity(request: Request) -> Identity:
 
 
 IdentityDep = Annotated[Identity, Depends(_identity)]
+
+
+def actor_of(identity: Identity, claimed: str = "") -> str:
+    """Who the registry's and deployments' own histories name: the token's identity when
+    auth is on (never what the body claims); without auth, what the caller says."""
+    return claimed if identity is ANONYMOUS else identity.actor
+
+
+FormDep = Annotated[dict[str, str], Depends(read_form)]
