@@ -226,8 +226,12 @@ class Client:
             from modelplane.monitoring.parquet import ParquetPredictionStore
 
             predictions = ParquetPredictionStore(in_db, self.artifacts)
+        from modelplane.monitoring.actions import ActionRegistry
+
         service = MonitoringService(predictions, SqlReferenceStore(db), SqlRuleStore(db),
-                                    registry=self.registry, tracking=self.tracking)
+                                    registry=self.registry, tracking=self.tracking,
+                                    actions=ActionRegistry(
+                                        webhook_allow=self.settings.webhook_allow))
         if actions:
             from modelplane.deployments.actions import register_actions
             from modelplane.pipelines.actions import register_pipeline_actions
