@@ -69,7 +69,7 @@ class WebhookGuard:
         if parts.scheme.lower() not in ("http", "https") or not host:
             raise InvalidArgumentError("webhook: url must be an http:// or https:// URL",
                                        details={"field": "url"})
-        named = host in self.names or bool(self.suffixes) and host.endswith(self.suffixes)
+        named = host in self.names or (bool(self.suffixes) and host.endswith(self.suffixes))
         for address in self._addresses(host):
             in_listed_network = any(address in net for net in self.networks)
             if self.listed and not (named or in_listed_network):
@@ -88,7 +88,7 @@ class WebhookGuard:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except OSError as exc:
             raise _refused(host, f"it does not resolve ({exc.strerror or exc})") from None
-        return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def check_headers(headers: Any) -> None:

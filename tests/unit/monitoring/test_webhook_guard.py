@@ -38,7 +38,7 @@ def test_a_listed_name_may_resolve_to_a_private_address() -> None:
 
 def test_rule_creation_refuses_a_private_host_with_422() -> None:
     registry = ActionRegistry()
-    with pytest.raises(InvalidArgumentError, match="'127.0.0.1' is refused") as info:
+    with pytest.raises(InvalidArgumentError, match=r"'127\.0\.0\.1' is refused") as info:
         registry.validate([{"type": "webhook", "url": "http://127.0.0.1:1/x"}])
     assert info.value.http_status == 422
     assert ActionRegistry(webhook_allow="127.0.0.1").validate(
