@@ -55,8 +55,8 @@ def create_user(
     admin: Annotated[bool, typer.Option("--admin", help="Same as --role admin.")] = False,
     service: Annotated[bool, typer.Option("--service",
                                           help="A service account (CI, a replica).")] = False,
-    token: Annotated[bool, typer.Option(" /--no-token",
-                                        help="Do not create a first token.")] = True,
+    token: Annotated[bool, typer.Option("--token/--no-token",
+                                        help="Print a first token (default) or not.")] = True,
     expires: Annotated[str | None, typer.Option(help="First token's expiry: 30d, 12h ...")
                        ] = None,
 ) -> None:
