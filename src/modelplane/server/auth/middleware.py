@@ -10,9 +10,9 @@ Pure ASGI, outermost (in front of the serving layer). For every HTTP request it
 4. checks the serving layer's paths (``/predict``, ``/v2``: the ``predict`` scope or any
    role; ``/metrics``: reader) itself, and leaves every FastAPI route to
    :func:`~modelplane.server.auth.deps.authorize`, which knows the matched route;
-5. after a write (POST, PUT, PATCH, DELETE; not predictions) is answered, appends an
-   audit entry: who (user/token), from where, the route, the target, the status, the
-   reason (header ``x-modelplane-reason`` or what the route set).
+5. after a write (POST, PUT, PATCH, DELETE; not predictions or run heartbeats) is
+   answered, appends an audit entry: who (user/token), from where, the route, the
+   target, the status, the reason (header ``x-modelplane-reason`` or what the route set).
 
 With auth off (a loopback server without ``--auth``) every caller is ``anonymous`` with
 every role, and writes are still audited.
@@ -184,7 +184,8 @@ class AuthMiddleware:
                        identity: Identity) -> None:
         method = scope["method"]
         path: str = scope["path"]
-        if method not in _UNSAFE or serving_role(path) == "predict":
+        if (method not in _UNSAFE or serving_role(path) == "predict"
+                or path.endswith("/heartbeat")):  # a run saying it is alive is no change
             await self.app(scope, receive, send)
             return
         status = 500
