@@ -52,8 +52,15 @@ def test_db_upgrade_is_idempotent() -> None:
 
 
 def test_server_insecure_warns_on_start() -> None:
-    result = cli("server", "--host", "0.0.0.0", "--port", "1", "--insecure", timeout=60)
-    assert "WARNING: --insecure" in result.stderr  # then port 1 fails to bind
+    import socket
+
+    with socket.socket() as taken:  # the server warns, then fails to bind a taken port
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("server", "--host", "0.0.0.0", "--port", port, "--insecure", timeout=60)
+    assert "WARNING: --insecure" in result.stderr
+    assert result.returncode != 0
 
 
 def test_usage_errors_exit_2_without_traceback() -> None:
