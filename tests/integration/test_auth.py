@@ -200,3 +200,37 @@ def test_server_beyond_loopback_refuses_requests_without_a_token(mp_home: Path) 
         stop_server(server)
     # the first start made the first admin (its token was printed once, to the log)
     assert cli("users", "list").stdout.startswith("admin\tadmin")
+
+
+def test_ui_deployment_actions_need_csrf_and_show_refusals(app_client: Any) -> None:
+    import re
+
+    client, auth = app_client
+    core = client.app.state.client
+    for stage in ("production", "staging"):
+        version = core.registry.create_version(
+            "m", artifact_digest=core.artifacts.put_bytes(stage.encode()), flavor="python")
+        core.registry.set_stage("m", version.version, stage)
+    core.deployments.create("live", "m", {"production": 80, "staging": 20})
+    auth.create_user("mia", "maintainer")
+    _, token = auth.create_token("mia", "browser")
+    assert client.post("/login", data={"token": token, "next": "/deployments/live"},
+                       follow_redirects=False).status_code == 303
+    page = client.get("/deployments/live")
+    assert "Switch" in page.text and "Promote canary" not in page.text  # no canary now
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    forged = client.post("/deployments/live/switch", data={"to": "staging", "reason": "x"},
+                         follow_redirects=False)
+    assert forged.status_code == 403
+    done = client.post("/deployments/live/switch", data={
+        "to": "staging", "reason": "blue/green", "csrf_token": csrf}, follow_redirects=False)
+    assert done.status_code == 303 and "notice=switched" in done.headers["location"]
+    assert [v.weight for v in core.deployments.get("live").variants if v.name == "staging"] \
+        == [100]
+    refused = client.post("/deployments/live/abort", data={"reason": "r", "csrf_token": csrf},
+                          follow_redirects=True)
+    assert "refused:" in refused.text  # no canary to abort, said on the page
+    switches = auth.audit(target="/deployments/live/switch")
+    assert [(e.status, e.reason) for e in switches] == [(303, "blue/green"), (403, "")]
+    assert switches[0].actor == "mia/browser"
+    assert switches[0].action == "POST /deployments/{name}/{action}"

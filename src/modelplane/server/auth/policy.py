@@ -141,6 +141,7 @@ _OTHER: dict[str, str] = {
     "GET /audit": A, "POST /logout": R,
     "POST /models/{name}/versions/{version}/stage": M, "POST /models/{name}/aliases": M,
     "POST /models/{name}/aliases/{alias}/delete": M, "POST /models/{name}/rollback": M,
+    "POST /deployments/{name}/{action}": M,
 }
 
 

@@ -117,9 +117,10 @@ def audit_page(request: Request, client: ClientDep, actor: str = "", action: str
                 **ui_session(request))
 
 
-def _back(name: str, *, error: str = "", notice: str = "") -> RedirectResponse:
+def _back(name: str, *, error: str = "", notice: str = "",
+          section: str = "models") -> RedirectResponse:
     query = urlencode({"error": error} if error else {"notice": notice})
-    return RedirectResponse(f"/models/{quote(name, safe='')}?{query}", status_code=303)
+    return RedirectResponse(f"/{section}/{quote(name, safe='')}?{query}", status_code=303)
 
 
 def _reason(form: dict[str, str]) -> str:
@@ -132,14 +133,14 @@ def _reason(form: dict[str, str]) -> str:
     return reason
 
 
-def _act(request: Request, name: str, reason: str,
-         action: Callable[[], str]) -> RedirectResponse:
+def _act(request: Request, name: str, reason: str, action: Callable[[], str],
+         section: str = "models") -> RedirectResponse:
     request.scope["state"]["audit_reason"] = reason
     try:
         notice = action()
     except ModelplaneError as exc:
-        return _back(name, error=exc.message)
-    return _back(name, notice=str(notice))
+        return _back(name, error=exc.message, section=section)
+    return _back(name, notice=str(notice), section=section)
 
 
 @router.post("/models/{name}/versions/{version}/stage")
@@ -201,3 +202,38 @@ def ui_delete_alias(request: Request, name: str, alias: str, form: FormDep,
         return f"@{alias} removed"
 
     return _act(request, name, reason, run)
+
+
+# -- deployments: canary promote / abort, blue/green switch ------------------------------
+_DEPLOYMENT_ACTIONS = ("promote", "abort", "switch", "switch-back")
+
+
+@router.post("/deployments/{name}/{action}")
+def ui_deployment_action(request: Request, name: str, action: str, form: FormDep,
+                         client: ClientDep, identity: IdentityDep) -> RedirectResponse:
+    """One deployment action (``promote``/``abort`` a canary, ``switch`` to a variant,
+    ``switch-back``); the service refuses what the deployment's state does not allow."""
+    if action not in _DEPLOYMENT_ACTIONS:
+        from modelplane.core.errors import NotFoundError
+
+        raise NotFoundError(f"no deployment action {action!r}")
+    try:
+        reason = _reason(form)
+    except ModelplaneError as exc:
+        return _back(name, error=exc.message, section="deployments")
+    service, actor = client.deployments, actor_of(identity)
+
+    def run() -> str:
+        if action == "promote":
+            service.promote(name, actor=actor, reason=reason)
+            return "canary promoted"
+        if action == "abort":
+            service.abort(name, reason=reason, actor=actor)
+            return "canary aborted: traffic is back on the baseline"
+        if action == "switch":
+            service.switch(name, form.get("to", ""), actor=actor, reason=reason)
+            return f"switched to {form.get('to', '')}"
+        service.switch_back(name, actor=actor, reason=reason)
+        return "switched back"
+
+    return _act(request, name, reason, run, section="deployments")
