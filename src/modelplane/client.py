@@ -95,8 +95,16 @@ class Client:
         from modelplane.auth.service import AuthService
         from modelplane.auth.sql import SqlAuthStore
 
+        oidc = None
+        if self.settings.oidc_issuer:
+            from modelplane.auth.oidc import OidcVerifier
+
+            oidc = OidcVerifier(self.settings.oidc_issuer,
+                                audience=self.settings.oidc_audience,
+                                jwks_url=self.settings.oidc_jwks_url,
+                                role_claim=self.settings.oidc_role_claim)
         return AuthService(SqlAuthStore(self.database),
-                           cache_seconds=self.settings.auth_cache_seconds)
+                           cache_seconds=self.settings.auth_cache_seconds, oidc=oidc)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:

@@ -13,12 +13,15 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelplane.auth.entities import AuditEntry, Identity, Token, User
 from modelplane.auth.hashing import TOKEN_FORM, hash_secret, new_token, parse_token, verify_secret
 from modelplane.auth.roles import PREDICT, cap, check_role
 from modelplane.auth.store import AuthStore
+
+if TYPE_CHECKING:
+    from modelplane.auth.oidc import OidcVerifier
 from modelplane.core.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -68,8 +71,10 @@ def parse_expiry(value: str | datetime | None, now: datetime | None = None) -> d
 
 
 class AuthService:
-    def __init__(self, store: AuthStore, *, cache_seconds: float = 10.0) -> None:
+    def __init__(self, store: AuthStore, *, cache_seconds: float = 10.0,
+                 oidc: OidcVerifier | None = None) -> None:
         self.store = store
+        self.oidc = oidc  # optional: an identity provider's JWTs (auth/oidc.py)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Identity, float]] = {}
         self._lock = threading.Lock()
@@ -165,6 +170,8 @@ class AuthService:
         return identity
 
     def _check(self, text: str) -> Identity:
+        if self.oidc is not None and self.oidc.looks_like_jwt(text):
+            return self.oidc.verify(text)
         parsed = parse_token(text)
         if parsed is None:
             raise UnauthenticatedError(f"malformed token; expected {TOKEN_FORM}",

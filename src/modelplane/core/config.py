@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     auth: bool = False  # a server checks tokens (always on beyond loopback; see cli/server)
     auth_cache_seconds: float = 10.0  # a checked token is trusted this long per replica
     webhook_allow: str = ""  # hosts alert webhooks may call: "hooks.slack.com,*.corp,10.0.0.0/8"
+    oidc_issuer: str = ""  # accept this identity provider's JWTs too (auth/oidc.py)
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""  # default: <issuer>/.well-known/jwks.json
+    oidc_role_claim: str = "modelplane_role"
 
     @field_validator("home", mode="after")
     @classmethod
