@@ -234,3 +234,43 @@ def test_ui_deployment_actions_need_csrf_and_show_refusals(app_client: Any) -> N
     assert [(e.status, e.reason) for e in switches] == [(303, "blue/green"), (403, "")]
     assert switches[0].actor == "mia/browser"
     assert switches[0].action == "POST /deployments/{name}/{action}"
+
+
+@pytest.mark.slow
+def test_the_real_mlflow_client_sends_its_token(mp_home: Path) -> None:
+    """MLflow's own client sends MLFLOW_TRACKING_TOKEN as a bearer token: a writer's
+    token logs a run, a reader's is refused (403), none is refused (401)."""
+    import os
+
+    from tests.integration.conftest import spawn_server
+    from tests.mlflow_env import mlflow_python
+
+    python = mlflow_python()
+    server = spawn_server("--auth")
+    try:
+        writer = cli("users", "create", "trainer", "--role", "writer").stdout.strip()
+        reader = cli("users", "create", "viewer").stdout.strip()
+        script = ("import mlflow, sys\n"
+                  "try:\n"
+                  "    mlflow.set_experiment('auth-demo')\n"
+                  "    with mlflow.start_run():\n"
+                  "        mlflow.log_metric('auc', 0.9)\n"
+                  "    print('OK')\n"
+                  "except Exception as exc:\n"
+                  "    print('ERR', getattr(exc, 'error_code', ''), str(exc)[:200])\n")
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MODELPLANE_")}
+        base.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+                    MLFLOW_DISABLE_TELEMETRY="true", GIT_PYTHON_REFRESH="quiet")
+
+        def run(token: str | None) -> str:
+            env = {**base, **({"MLFLOW_TRACKING_TOKEN": token} if token else {})}
+            return subprocess.run([str(python), "-c", script], env=env, capture_output=True,
+                                  text=True, timeout=180).stdout.strip().splitlines()[-1]
+
+        assert run(writer) == "OK"
+        assert run(reader).startswith("ERR PERMISSION_DENIED")
+        anonymous = run(None)
+        assert anonymous.startswith("ERR") and ("401" in anonymous
+                                                or "UNAUTHENTICATED" in anonymous)
+    finally:
+        stop_server(server)

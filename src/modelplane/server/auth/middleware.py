@@ -45,6 +45,8 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HINT = "send Authorization: Bearer <token> (remote clients: set MODELPLANE_TOKEN)"
 
 Scope = dict[str, Any]
+_MLFLOW_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 429: "REQUEST_LIMIT_EXCEEDED"}
 
 
 def csrf_token(token: str) -> str:
@@ -218,8 +220,12 @@ class AuthMiddleware:
 async def _refuse(scope: Scope, send: Any, status: int, code: str, message: str,
                   details: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
                   ) -> None:
-    if scope["path"].startswith("/v2"):  # the Open Inference Protocol's error shape
+    path = scope["path"]
+    if path.startswith("/v2"):  # the Open Inference Protocol's error shape
         body = json.dumps({"error": message}).encode()
+    elif "/mlflow" in path and path.startswith(("/api/", "/ajax-api/")):  # MLflow's shape
+        body = json.dumps({"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"),
+                           "message": message}).encode()
     else:
         body = json.dumps({"error": {"code": code, "message": message,
                                      "details": details}}).encode()
