@@ -107,3 +107,9 @@ def test_audit_filters(auth: AuthService) -> None:
     assert len(auth.audit(since="1h")) == 2
     with pytest.raises(InvalidArgumentError, match="since"):
         auth.audit(since="yesterday")
+
+
+def test_huge_durations_are_refused_not_overflowed(auth: AuthService) -> None:
+    for call in (lambda: parse_expiry("99999999999d"), lambda: auth.audit(since="99999999999d")):
+        with pytest.raises(InvalidArgumentError, match="at most 100 years"):
+            call()

@@ -47,6 +47,15 @@ def _check_name(value: str, field: str) -> str:
     return value
 
 
+def _span(match: re.Match[str], field: str) -> timedelta:
+    """The duration a ``_DURATION`` match names, at most 100 years (a 422, never an
+    overflow, beyond)."""
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > 100 * 365 * 86400:
+        raise InvalidArgumentError(f"{field}: at most 100 years", details={"field": field})
+    return timedelta(seconds=seconds)
+
+
 def parse_expiry(value: str | datetime | None, now: datetime | None = None) -> datetime | None:
     """``30d``, ``12h``, ``90m``, ``2w``, an ISO time, or None (never expires)."""
     if value is None or value == "":
@@ -57,7 +66,7 @@ def parse_expiry(value: str | datetime | None, now: datetime | None = None) -> d
     else:
         match = _DURATION.match(value.strip().lower())
         if match:
-            when = now + timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+            when = now + _span(match, "expires")
         else:
             try:
                 when = as_utc(datetime.fromisoformat(value.strip()))
@@ -221,7 +230,7 @@ class AuthService:
         elif since:
             match = _DURATION.match(since.strip().lower())
             if match:
-                start = utcnow() - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+                start = utcnow() - _span(match, "since")
             else:
                 try:
                     start = as_utc(datetime.fromisoformat(since.strip()))
