@@ -274,3 +274,24 @@ def test_the_real_mlflow_client_sends_its_token(mp_home: Path) -> None:
                                                 or "UNAUTHENTICATED" in anonymous)
     finally:
         stop_server(server)
+
+
+def test_cross_site_writes_are_refused_even_without_auth(tmp_path: Path) -> None:
+    from modelplane.core.config import Settings
+    from modelplane.server.app import create_app
+
+    app = create_app(Settings(home=tmp_path / "home", prediction_log_process=False))
+    with TestClient(app) as client:
+        evil = {"origin": "http://evil.example", "sec-fetch-site": "cross-site"}
+        answer = client.post("/api/v1/models", json={"name": "x"}, headers=evil)
+        assert answer.status_code == 403 and "cross-site" in answer.text
+        form = client.post("/models/x/rollback", data={"reason": "r"},
+                           headers={"sec-fetch-site": "cross-site"}, follow_redirects=False)
+        assert form.status_code == 403
+        same = {"origin": "http://testserver", "sec-fetch-site": "same-origin"}
+        assert client.post("/api/v1/models", json={"name": "x"},
+                           headers=same).status_code == 201
+        assert client.post("/api/v1/models", json={"name": "y"}).status_code == 201  # no browser
+        old = client.post("/api/v1/models", json={"name": "z"},
+                          headers={"origin": "http://evil.example"})  # no Sec-Fetch-Site
+        assert old.status_code == 403

@@ -45,6 +45,8 @@ async def authorize(request: Request) -> None:
     state = scope.setdefault("state", {})
     template = route_template(scope)
     state["route"] = template
+    if scope["method"] not in _SAFE:
+        _same_origin(request)
     if not state.get("auth_enabled") or state.get("public"):
         return
     identity: Identity | None = state.get("identity")
@@ -70,6 +72,28 @@ async def authorize(request: Request) -> None:
         if not hmac.compare_digest(sent, expected):
             raise PermissionDeniedError("missing or wrong CSRF token: reload the page and "
                                         "try again", details={"field": "csrf_token"})
+
+
+def _same_origin(request: Request) -> None:
+    """A browser's write from another site is refused, auth on or off: a form post is a
+    "simple" cross-site request that needs no CORS preflight, so without this a page
+    elsewhere could drive a local server without auth (or ride a session cookie). The
+    browser's ``Sec-Fetch-Site`` decides (robust behind proxies); older browsers' ``Origin``
+    is compared with the host. Clients that are not browsers send neither."""
+    headers = request.headers
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise PermissionDeniedError(f"cross-site request refused ({site})",
+                                        details={"field": "origin"})
+        return
+    origin = headers.get("origin")
+    if origin is None:
+        return
+    hosts = {headers.get("host", ""), headers.get("x-forwarded-host", "")}
+    if origin == "null" or origin.split("://", 1)[-1] not in hosts:
+        raise PermissionDeniedError(f"cross-site request from {origin} refused",
+                                    details={"field": "origin"})
 
 
 async def read_form(request: Request) -> dict[str, str]:
