@@ -3,6 +3,7 @@ roles and expiry parsing."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,3 +114,25 @@ def test_huge_durations_are_refused_not_overflowed(auth: AuthService) -> None:
     for call in (lambda: parse_expiry("99999999999d"), lambda: auth.audit(since="99999999999d")):
         with pytest.raises(InvalidArgumentError, match="at most 100 years"):
             call()
+
+
+def test_a_stale_cache_entry_rechecks_the_row_not_the_hash(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = AuthService(SqlAuthStore(Database(f"sqlite:///{tmp_path / 'mp.db'}")),
+                       cache_seconds=0.001)
+    auth.create_user("ann", "writer")
+    record, text = auth.create_token("ann")
+    auth.authenticate(text)
+    hashed = []
+    import modelplane.auth.service as service_module
+
+    monkeypatch.setattr(service_module, "verify_secret",
+                        lambda *a: hashed.append(a) or True)
+    for _ in range(3):
+        time.sleep(0.002)
+        assert auth.authenticate(text).user == "ann"
+    assert hashed == []  # re-checked against the row only
+    auth.store.revoke_token(record.id, utcnow())  # as another replica would
+    time.sleep(0.002)
+    with pytest.raises(UnauthenticatedError, match="revoked"):
+        auth.authenticate(text)

@@ -163,7 +163,11 @@ class AuthService:
 
     def authenticate(self, text: str) -> Identity:
         """The identity a bearer token stands for, or ``UnauthenticatedError`` saying why
-        (malformed, unknown, revoked, expired, user disabled)."""
+        (malformed, unknown, revoked, expired, user disabled). A token whose secret was
+        verified before and whose cache period ran out is checked again against its row
+        only (revoked? disabled? expired? role?): the hash of an id never changes, so the
+        scrypt cost is paid once per token per process, not once per period, and a burst
+        of concurrent requests at the end of a period costs database reads, not hashes."""
         hit = self._cache.get(text)
         now = time.monotonic()
         if hit is not None and now - hit[1] < self.cache_seconds:
@@ -171,14 +175,20 @@ class AuthService:
             if identity.expires_at is None or identity.expires_at > utcnow():
                 return identity
             raise UnauthenticatedError("the token has expired", details={"reason": "expired"})
-        identity = self._check(text)
+        verified = hit is not None and bool(hit[0].token_id)
+        try:
+            identity = self._check(text, secret_verified=verified)
+        except UnauthenticatedError:
+            with self._lock:
+                self._cache.pop(text, None)
+            raise
         with self._lock:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[text] = (identity, now)
         return identity
 
-    def _check(self, text: str) -> Identity:
+    def _check(self, text: str, *, secret_verified: bool = False) -> Identity:
         if self.oidc is not None and self.oidc.looks_like_jwt(text):
             return self.oidc.verify(text)
         parsed = parse_token(text)
@@ -186,7 +196,8 @@ class AuthService:
             raise UnauthenticatedError(f"malformed token; expected {TOKEN_FORM}",
                                        details={"reason": "malformed"})
         stored = self.store.get_token(parsed[0])
-        if stored is None or not verify_secret(parsed[1], stored[1], stored[2]):
+        if stored is None or not (secret_verified
+                                  or verify_secret(parsed[1], stored[1], stored[2])):
             raise UnauthenticatedError("unknown token", details={"reason": "unknown"})
         token, _, _, user_disabled_at, user_role = stored
         if token.revoked_at is not None:
