@@ -86,6 +86,7 @@ class AuthService:
         self.oidc = oidc  # optional: an identity provider's JWTs (auth/oidc.py)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Identity, float]] = {}
+        self._touched: dict[str, float] = {}  # token id -> when last_used_at was written
         self._lock = threading.Lock()
 
     # -- users ---------------------------------------------------------------------------
@@ -208,7 +209,9 @@ class AuthService:
         now = utcnow()
         if token.expires_at is not None and token.expires_at <= now:
             raise UnauthenticatedError("the token has expired", details={"reason": "expired"})
-        self.store.touch_token(token.id, now)
+        if time.monotonic() - self._touched.get(token.id, -1e9) > 60:  # a write a minute
+            self._touched[token.id] = time.monotonic()
+            self.store.touch_token(token.id, now)
         role = token.role if token.role == PREDICT else cap(token.role, user_role)
         return Identity(user=token.user, role=role, token_id=token.id, token_name=token.name,
                         expires_at=token.expires_at)
