@@ -73,8 +73,8 @@ async def handle(layer: ServingLayer, request: Request, scope: Scope) -> None:
             await request.respond(200, b'{"live":true}')
         elif route == ["health", "ready"]:
             ready = layer.runtime.ready
-            await request.respond(200 if ready else 400,
-                                  b'{"ready":true}' if ready else b'{"ready":false}')
+            await request.respond(200 if ready else 400, b'{"ready":true}' if ready else
+                                  b'{"ready":false,"error":"models are still loading"}')
     except (Reject, oip.OipError, ModelplaneError) as exc:
         await _error(request, exc, None, [])
 
