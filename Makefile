@@ -40,6 +40,8 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python tests/mlflow_env.py  # the real mlflow client, in a venv of its own
 
 test: $(VENV)/.installed-dev .venv-mlflow/.requirements
+	$(BIN)/python tests/promtool_env.py  # promtool, for `promtool check metrics`
+	$(BIN)/python tests/openapi_env.py   # openapi-python-client, in a venv of its own
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

@@ -18,10 +18,13 @@ BentoML). Figures: requests/s, p50 and p99 latency, and errors.
 - ``mlflow``: ``mlflow models serve`` (venv ``benchmarks/.venvs/mlflow``);
 - ``bentoml``: a BentoML service with ``batchable=True`` (venv ``benchmarks/.venvs/bentoml``).
 
+With ``--baseline REF`` (a git commit or tag) the modelplane of that commit is served too,
+as ``modelplane@REF``, from its own sources and its own home: a before/after in one run.
+
 A peer whose venv cannot be made is left out. Targets (issue 6, GOALS.md): at
 concurrency 64 at least 3x BentoML's throughput and at least half the ceiling, p99 at
 most 100 ms (goal 50 ms); at concurrency 1, p50 within 1 ms of the floor. Run:
-``python benchmarks/serving.py [--quick] [--only NAME ...]``.
+``python benchmarks/serving.py [--quick] [--only NAME ...] [--baseline REF]``.
 """
 
 from __future__ import annotations
@@ -168,8 +171,32 @@ def measure(url: str, body: bytes, concurrency: int, seconds: float, workdir: Pa
 
 
 # -- candidates -----------------------------------------------------------------------
-def _setup(workdir: Path) -> tuple[dict[str, Any], list[str]]:
-    """Train the model, register it in a modelplane home, pickle it for the peers."""
+def _baseline_sources(ref: str, workdir: Path) -> Path:
+    """The ``src`` folder of modelplane at commit ``ref``, extracted under ``workdir``."""
+    target = workdir / "baseline"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
+
+
+def _register(workdir: Path, home: Path, pythonpath: Path | None) -> None:
+    env = {**os.environ, "MODELPLANE_HOME": str(home), "MODELPLANE_ALLOW_PICKLE": "true"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    code = ("import pickle, pandas as pd, modelplane as mp, sys\n"
+            "from sklearn.datasets import load_breast_cancer\n"
+            f"model = pickle.load(open({str(workdir / 'model_df.pkl')!r}, 'rb'))\n"
+            "X, _ = load_breast_cancer(return_X_y=True, as_frame=True)\n"
+            "mp.Client().log_model(None, model, 'cancer', input_example=X[:5], "
+            "stage='production', onnx=True)\n")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=workdir)
+
+
+def _setup(workdir: Path, baseline: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Train the model, register it in a modelplane home (and the baseline's), pickle it
+    for the peers."""
     import numpy as np
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
@@ -184,19 +211,15 @@ def _setup(workdir: Path) -> tuple[dict[str, Any], list[str]]:
     (workdir / "model_np.pkl").write_bytes(pickle.dumps(twin))
     record = {k: float(v) for k, v in frame.iloc[0].items()}
     (workdir / "record.json").write_text(json.dumps(record))
-    env = {**os.environ, "MODELPLANE_HOME": str(workdir / "mphome")}
-    code = ("import pickle, pandas as pd, modelplane as mp, sys\n"
-            "from sklearn.datasets import load_breast_cancer\n"
-            f"model = pickle.load(open({str(workdir / 'model_df.pkl')!r}, 'rb'))\n"
-            "X, _ = load_breast_cancer(return_X_y=True, as_frame=True)\n"
-            "mp.Client().log_model(None, model, 'cancer', input_example=X[:5], "
-            "stage='production', onnx=True)\n")
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    _register(workdir, workdir / "mphome", None)
+    if baseline is not None:
+        _register(workdir, workdir / "mphome-baseline", baseline)
     return record, features
 
 
 def _candidates(workdir: Path, record: dict[str, Any], features: list[str],
-                only: set[str] | None) -> list[Candidate]:
+                only: set[str] | None, baseline: tuple[str, Path] | None = None
+                ) -> list[Candidate]:
     python = sys.executable
     uvicorn_flags = ["--log-level", "warning", "--no-access-log", "--workers", "1"]
     one_row = json.dumps(record).encode()
@@ -217,9 +240,17 @@ def _candidates(workdir: Path, record: dict[str, Any], features: list[str],
                   "/predict/cancer", "/v2/health/ready", one_row,
                   env={"MODELPLANE_HOME": str(workdir / "mphome")}),
     ]
+    if baseline is not None:
+        ref, sources = baseline
+        out.insert(3, Candidate(
+            f"modelplane@{ref}", [python, "-m", "modelplane", "serve",
+                                  "models:/cancer@production", "--log-level", "warning"],
+            "/predict/cancer", "/v2/health/ready", one_row,
+            env={"MODELPLANE_HOME": str(workdir / "mphome-baseline"),
+                 "PYTHONPATH": str(sources), "MODELPLANE_ALLOW_PICKLE": "true"}))
 
     def wanted(name: str) -> bool:
-        return only is None or name in only
+        return only is None or name in only or name.startswith("modelplane@")
 
     if wanted("mlflow"):
         mlflow = peer_python("mlflow", MLFLOW_REQUIREMENTS)
@@ -345,6 +376,11 @@ def _rows(results: dict[str, dict[int, Load]], tool: str) -> list[Row]:
             share = mp64.rps / max(results["ceiling"][64].rps, 1e-9)
             rows.append(row(BENCHMARK, "modelplane / ceiling c=64", share, "x",
                             target=">= 0.5", ok=share >= 0.5))
+    for name, theirs in results.items():
+        if name.startswith("modelplane@") and 64 in theirs and 64 in ours:
+            ratio = ours[64].rps / max(theirs[64].rps, 1e-9)
+            rows.append(row(BENCHMARK, f"modelplane / {name} c=64", ratio, "x",
+                            target=">= 0.95 (no loss)", ok=ratio >= 0.95))
     if 1 in ours and "floor" in results and 1 in results["floor"]:
         gap = ours[1].p50_ms - results["floor"][1].p50_ms
         rows.append(row(BENCHMARK, "modelplane p50 - floor p50, c=1", gap, "ms",
@@ -352,12 +388,15 @@ def _rows(results: dict[str, dict[int, Load]], tool: str) -> list[Row]:
     return rows
 
 
-def main(quick: bool = False, only: set[str] | None = None) -> list[Row]:
+def main(quick: bool = False, only: set[str] | None = None,
+         baseline: str | None = None) -> list[Row]:
     seconds = 3.0 if quick else 10.0
     workdir = Path(tempfile.mkdtemp(prefix="mp-bench-serving-"))
     try:
-        record, features = _setup(workdir)
-        candidates = _candidates(workdir, record, features, only)
+        sources = None if baseline is None else _baseline_sources(baseline, workdir)
+        record, features = _setup(workdir, sources)
+        candidates = _candidates(workdir, record, features, only,
+                                 None if sources is None else (baseline or "", sources))
         results = run_candidates(candidates, seconds, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -368,6 +407,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s per point instead of 10")
     parser.add_argument("--only", nargs="*", help="candidates to run (default: all)")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="also serve modelplane as of this git commit (before/after)")
     parser.add_argument("--load", nargs=3, metavar=("URL", "CONCURRENCY", "SECONDS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -376,5 +417,5 @@ if __name__ == "__main__":
         result = _asyncio_load(url, sys.stdin.buffer.read(), int(concurrency), float(secs))
         print(json.dumps(result.__dict__))
     else:
-        print_table(main(quick=args.quick, only=set(args.only) if args.only else None),
-                    "serving")
+        print_table(main(quick=args.quick, only=set(args.only) if args.only else None,
+                         baseline=args.baseline), "serving")

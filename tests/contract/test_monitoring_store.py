@@ -101,9 +101,9 @@ def test_drops_are_counted_and_reported_per_version(make: MakeService) -> None:
 
     service = make()
     blocked = Blocked(service)
-    from modelplane.monitoring.log import PredictionLogger
+    from modelplane.monitoring.predlog.thread import ThreadLogger
 
-    logger = PredictionLogger(blocked, capacity=20, batch_size=5, flush_interval_s=0.01)
+    logger = ThreadLogger(blocked, capacity=20, batch_size=5, flush_interval_s=0.01)
     accepted = sum(logger.log(rec(i, version=3)) for i in range(500))
     blocked.gate.set()
     assert logger.flush(10)
@@ -235,7 +235,7 @@ def test_a_batch_keeps_its_rows_order_and_values(db: Database, mixed: bool) -> N
     group and the batch goes in one executemany."""
     from sqlalchemy import select
 
-    from modelplane.monitoring.rows import LOG_COLUMNS, LogBatch
+    from modelplane.monitoring.predlog.rows import LOG_COLUMNS, LogBatch
     from modelplane.store.tables_monitoring import monitoring_predictions as log_t
 
     service = make_service(db)

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from modelplane.client import Client
 from modelplane.core.config import Settings
-from modelplane.monitoring.proclog import ProcessLogger
-from modelplane.monitoring.served import answer
-from modelplane.monitoring.writer import ProcessSink
+from modelplane.monitoring.predlog.process import ProcessLogger
+from modelplane.monitoring.predlog.served import answer
+from modelplane.monitoring.predlog.wire import ProcessSink
 from modelplane.store.tables_monitoring import monitoring_predictions
 
 

@@ -70,16 +70,17 @@ def test_every_route_401_403_and_allowed(server: Any) -> None:
     failures = []
     for method, path in _openapi_routes(client):
         if path in PUBLIC_PATHS:
-            assert _call(client, method, path, None).status_code == 200
+            assert _call(client, method, path, None).status_code not in (401, 403)
             continue
         needed = role_for(method, path)
         assert needed is not None
         missing = _call(client, method, path, None)
         if missing.status_code != 401:
             failures.append(f"{method} {path} without a token: {missing.status_code}")
-        low = _call(client, method, path, tokens[BELOW[needed]])
-        if low.status_code != 403:
-            failures.append(f"{method} {path} as {BELOW[needed]}: {low.status_code}")
+        if needed in BELOW:  # nothing is below predict
+            low = _call(client, method, path, tokens[BELOW[needed]])
+            if low.status_code != 403:
+                failures.append(f"{method} {path} as {BELOW[needed]}: {low.status_code}")
         ok = _call(client, method, path, tokens[needed])
         if ok.status_code in (401, 403):
             failures.append(f"{method} {path} as {needed}: {ok.status_code} {ok.text[:200]}")
@@ -90,7 +91,7 @@ def test_ui_pages_and_hidden_routes_are_declared(server: Any) -> None:
     client, tokens = server
     for key, needed in ROUTE_ROLES.items():
         method, path = key.split(" ", 1)
-        if method != "GET" or path.startswith("/api"):
+        if method != "GET" or path.startswith(("/api", "/v2", "/metrics")):
             continue
         assert _call(client, method, path, None).status_code == 401
         assert _call(client, method, path, tokens[BELOW[needed]]).status_code == 403

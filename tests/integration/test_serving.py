@@ -382,3 +382,70 @@ def test_served_predictions_reach_the_monitoring_log(served: Served) -> None:
                                               for i in range(20)])
     accepted = joined["accepted"] if isinstance(joined, dict) else joined.accepted
     assert accepted == 20
+
+
+def test_oip_is_strict_as_triton_is(served: Served) -> None:
+    """Datatypes as advertised (or safely widened), values in range, ids as sent, and one
+    answer for what the server does not implement, through tritonclient and raw HTTP."""
+    httpclient = pytest.importorskip("tritonclient.http")
+    from tritonclient.utils import InferenceServerException
+
+    frame, forest = served.frame, served.forest
+    triton = httpclient.InferenceServerClient(url=served.url.removeprefix("http://"))
+    try:
+        advertised = {i["name"]: i["datatype"]
+                      for i in triton.get_model_metadata("cancer")["inputs"]}
+        assert set(advertised.values()) == {"FP64"}
+
+        def tensors(datatype: str, cast: str) -> list[Any]:
+            out = []
+            for name in frame.columns:
+                tensor = httpclient.InferInput(name, [2], datatype)
+                tensor.set_data_from_numpy(frame[name].to_numpy()[:2].astype(cast),
+                                           binary_data=False)
+                out.append(tensor)
+            return out
+
+        exact = triton.infer("cancer", tensors("FP64", "float64"))  # as advertised
+        assert exact.as_numpy("label").tolist() == forest.predict(frame[:2]).tolist()
+        widened = triton.infer("cancer", tensors("FP32", "float32"))  # FP32 -> FP64
+        assert widened.as_numpy("label").shape == (2,)
+        with pytest.raises(InferenceServerException,
+                           match="input 'mean radius': datatype INT64 does not match the "
+                                 "model's FP64") as refused:
+            triton.infer("cancer", tensors("INT64", "int64"))
+        assert refused.value.status() == "400"
+        for probe in (triton.get_model_repository_index,
+                      lambda: triton.get_model_config("cancer"),
+                      lambda: triton.get_inference_statistics("cancer")):
+            with pytest.raises(InferenceServerException, match="no such endpoint"):
+                probe()
+    finally:
+        triton.close()
+    columns = _columns(frame, slice(0, 1))
+    with served.http() as http:
+        overflow = http.post("/v2/models/cancer/infer", json={"inputs": [
+            {**c, "datatype": "FP32", "data": [1e39]} if c["name"] == "mean area" else c
+            for c in columns]})
+        assert overflow.status_code == 400
+        assert overflow.json() == {"error": "input 'mean area': value 1e+39 is out of range "
+                                            "for FP32"}
+        too_big = http.post("/v2/models/cancer/infer", content=json.dumps(
+            {"inputs": columns}).replace("[" + json.dumps(columns[0]["data"][0]) + "]",
+                                         "[1e400]", 1),
+            headers={"content-type": "application/json"})
+        assert too_big.status_code == 400 and isinstance(too_big.json()["error"], str)
+        ragged = http.post("/v2/models/cancer/infer", json={"inputs": [
+            {**c, "shape": [2], "data": c["data"] * 2} if c["name"] == "mean area" else c
+            for c in columns]})
+        assert ragged.status_code == 400 and "different batch sizes" in ragged.json()["error"]
+        numbered = http.post("/v2/models/cancer/infer", json={"id": 42, "inputs": columns})
+        assert numbered.status_code == 200 and numbered.json()["id"] == 42
+        for path in ("/v2/repository/index", "/v2/models/cancer/config",
+                     "/v2/models/cancer/stats", "/v2/models/cancer/versions/1/stats"):
+            for method in ("GET", "POST", "PUT", "DELETE"):
+                answer = http.request(method, path)
+                assert answer.status_code == 404, (method, path, answer.text)
+                assert isinstance(answer.json()["error"], str)
+        assert http.delete("/v2/models/cancer").status_code == 405
+        assert http.get("/v2/models/cancer/infer").status_code == 405

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     prediction_log_storage: Literal["database", "parquet"] = "database"
     prediction_log_process: bool = True  # write the log in a child process (servers)
     alert_interval_seconds: float = 30.0
+    metrics_refresh_seconds: float = 15.0  # /metrics' monitoring gauges are this fresh
     deployment_poll_seconds: float = 1.0
     allow_pickle: bool = False  # load pickle-stored models in this process (runs their code)
     run_heartbeat_seconds: float = 10.0  # an ActiveRun says it is alive this often
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
         return text
 
     @field_validator("alert_interval_seconds", "serving_poll_seconds", "deployment_poll_seconds",
+                     "metrics_refresh_seconds",
                      "run_heartbeat_seconds", "run_stale_seconds",
                      "artifact_tmp_max_age_seconds", "auth_cache_seconds", mode="after")
     @classmethod

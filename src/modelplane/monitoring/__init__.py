@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from modelplane.monitoring.drift import DriftOptions, DriftResult
     from modelplane.monitoring.entities import DriftReport, LabelResult, LoggedPrediction
     from modelplane.monitoring.health import HealthReport
-    from modelplane.monitoring.log import PredictionLogger, PredictionRecord, PredictionSink
     from modelplane.monitoring.performance import PerformanceReport
+    from modelplane.monitoring.predlog.logger import PredictionLogger, PredictionSink
+    from modelplane.monitoring.predlog.records import PredictionRecord
     from modelplane.monitoring.profiles import Reference
     from modelplane.monitoring.raw import compare
     from modelplane.monitoring.service import MonitoringService
@@ -35,7 +36,8 @@ _LAZY = {
     "DriftOptions": "drift", "DriftResult": "drift", "compare": "raw",
     "DriftReport": "entities", "LabelResult": "entities", "HealthReport": "health",
     "LoggedPrediction": "entities",
-    "PredictionLogger": "log", "PredictionRecord": "log", "PredictionSink": "log",
+    "PredictionLogger": "predlog.logger", "PredictionRecord": "predlog.records",
+    "PredictionSink": "predlog.logger",
     "PerformanceReport": "performance", "Reference": "profiles",
     "MonitoringService": "service", "Window": "windows",
 }

@@ -61,8 +61,8 @@ import orjson
 from modelplane.core.errors import StorageUnavailableError
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
+from modelplane.monitoring.predlog.rows import LOG_COLUMNS
 from modelplane.monitoring.profiles import Layout
-from modelplane.monitoring.rows import LOG_COLUMNS
 from modelplane.monitoring.store import CountsKey, StatsKey
 
 if TYPE_CHECKING:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modelplane.core.errors import NotFoundError
 from modelplane.core.timeutil import utcnow
+from modelplane.monitoring.prometheus import MonitoringCollector  # re-exported
 
 if TYPE_CHECKING:
     from modelplane.monitoring.entities import DriftReport
@@ -275,58 +275,3 @@ def render_html(report: MonitorReport) -> str:
 
 
 # -- Prometheus ---------------------------------------------------------------------------
-
-
-class MonitoringCollector:
-    """A ``prometheus_client`` collector: on each scrape it computes, for each model, the
-    drift share and per-column effect sizes, label metrics, latency quantiles, error rate
-    and dropped log records over ``window``. Register it on the registry ``/metrics``
-    serves: ``REGISTRY.register(MonitoringCollector(client.monitoring, ["churn"]))``."""
-
-    def __init__(self, service: MonitoringService, models: Iterable[str],
-                 window: str = "1h") -> None:
-        self.service, self.models, self.window = service, list(models), window
-
-    def describe(self) -> list[Any]:
-        return []  # computed per scrape
-
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        share = GaugeMetricFamily("modelplane_drift_share", "Share of drifted feature "
-                                  "columns over the window", labels=["model", "window"])
-        column = GaugeMetricFamily("modelplane_drift_score", "A column's drift effect size",
-                                   labels=["model", "window", "column", "score"])
-        perf = GaugeMetricFamily("modelplane_model_metric", "Label metric over the window",
-                                 labels=["model", "window", "version", "metric"])
-        latency = GaugeMetricFamily("modelplane_prediction_latency_seconds", "Latency "
-                                    "quantile over the window",
-                                    labels=["model", "window", "version", "quantile"])
-        errors = GaugeMetricFamily("modelplane_prediction_error_rate", "Error rate",
-                                   labels=["model", "window", "version"])
-        dropped = GaugeMetricFamily("modelplane_prediction_log_dropped", "Prediction log "
-                                    "records dropped over the window",
-                                    labels=["model", "window", "version"])
-        for model in self.models:
-            report = build_report(self.service, model, self.window)
-            w = report.window
-            if report.drift is not None:
-                share.add_metric([model, w], report.drift.result.share)
-                for c in report.drift.result.columns:
-                    if c.effect_size is not None:
-                        column.add_metric([model, w, c.column, c.effect], c.effect_size)
-            for p in [report.performance.overall, *report.performance.versions]:
-                v = "all" if p.version is None else str(p.version)
-                for name, value in p.metrics.items():
-                    if value is not None:
-                        perf.add_metric([model, w, v, name], value)
-            for h in [report.health.overall, *report.health.versions]:
-                v = "all" if h.version is None else str(h.version)
-                for q, value in (("0.5", h.latency_p50_s), ("0.95", h.latency_p95_s),
-                                 ("0.99", h.latency_p99_s)):
-                    if value is not None:
-                        latency.add_metric([model, w, v, q], value)
-                if h.error_rate is not None:
-                    errors.add_metric([model, w, v], h.error_rate)
-                dropped.add_metric([model, w, v], h.dropped)
-        yield from (share, column, perf, latency, errors, dropped)

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,6 @@ from modelplane.monitoring.entities import (
 )
 from modelplane.monitoring.evaluation import RuleEvaluator, metric_value
 from modelplane.monitoring.health import HealthPoint, HealthReport, StatsBucket
-from modelplane.monitoring.log import PredictionLogger, PredictionRecord, normalise_record
 from modelplane.monitoring.performance import (
     PerformanceReport,
     VersionPerformance,
@@ -46,6 +45,10 @@ from modelplane.monitoring.performance import (
     infer_task,
     read_output,
 )
+from modelplane.monitoring.predlog.logger import LogEntry, PredictionLogger
+from modelplane.monitoring.predlog.records import PredictionRecord, normalise_record
+from modelplane.monitoring.predlog.rows import LogBatch
+from modelplane.monitoring.predlog.thread import ThreadLogger
 from modelplane.monitoring.profiles import (
     DEFAULT_BINS,
     DEFAULT_TOP_K,
@@ -53,7 +56,6 @@ from modelplane.monitoring.profiles import (
     build_profile,
     restrict_to_signature,
 )
-from modelplane.monitoring.rows import LogBatch
 from modelplane.monitoring.windows import Window, parse_duration
 
 if TYPE_CHECKING:
@@ -89,7 +91,7 @@ class MonitoringService:
         self.retention_s = parse_duration(retention, field="retention")
         self._ref_ttl = reference_ttl_s
         self._ref_cache: dict[tuple[str, int], tuple[float, Reference | None]] = {}
-        self._logger: Any = None  # a PredictionLogger, or a server's ProcessLogger
+        self._logger: PredictionLogger | None = None  # a thread's, or a server's process's
         self.reference_generation = 0  # bumped when a reference is set or deleted here
         self._lock = threading.Lock()
         self._evaluator = RuleEvaluator(self)
@@ -97,19 +99,19 @@ class MonitoringService:
 
     # -- the prediction log --------------------------------------------------------------
     def logger(self, **options: Any) -> PredictionLogger:
-        """This service's shared :class:`PredictionLogger`, writing on its own thread
+        """This service's shared prediction logger: unless one was installed, a
+        :class:`~modelplane.monitoring.predlog.thread.ThreadLogger` writing on its own thread
         (``options`` apply when it is first created: capacity, batch_size,
         flush_interval_s). A server installs a process-backed one instead (see
         :meth:`install_logger`)."""
         with self._lock:
             if self._logger is None:
-                self._logger = PredictionLogger(self, **options)
+                self._logger = ThreadLogger(self, **options)
             return self._logger
 
-    def install_logger(self, make: Any) -> Any:
-        """Use ``make()`` as this service's logger unless one exists (anything with
-        ``log``, ``flush``, ``close`` and ``stats``: a server's
-        :class:`~modelplane.monitoring.proclog.ProcessLogger`), so that joining labels
+    def install_logger(self, make: Callable[[], PredictionLogger]) -> PredictionLogger:
+        """Use ``make()`` as this service's logger unless one exists (a server's
+        :class:`~modelplane.monitoring.predlog.process.ProcessLogger`), so that joining labels
         waits for it and health reports its counters. Returns the logger in use."""
         with self._lock:
             if self._logger is None:
@@ -119,7 +121,7 @@ class MonitoringService:
     def log_predictions(self, records: Iterable[PredictionRecord | Mapping[str, Any]]) -> int:
         """Write records now (not through the queue); returns how many were stored.
         An invalid record raises :class:`InvalidArgumentError` naming it."""
-        batch = list(records)
+        batch: list[LogEntry] = list(records)
         for i, record in enumerate(batch):
             try:
                 normalise_record(record)
@@ -128,10 +130,10 @@ class MonitoringService:
                                            details={"field": f"records[{i}]"}) from None
         return len(batch) - self.write(batch, {})
 
-    def write(self, records: list[Any], dropped: dict[tuple[str, int], int], *,
+    def write(self, records: list[LogEntry], dropped: dict[tuple[str, int], int], *,
               plain: bool = False) -> int:
-        """The :class:`~modelplane.monitoring.log.PredictionSink`: one transaction for the
-        rows, their health buckets and their drift counts. ``records`` are records, dicts
+        """The :class:`~modelplane.monitoring.predlog.logger.PredictionSink`: one transaction for
+        the rows, their health buckets and their drift counts. ``records`` are records, dicts
         or served answers (see ``served``; ``plain``: their values came through JSON).
         Returns how many were rejected as invalid."""
         batch = LogBatch()
@@ -150,15 +152,16 @@ class MonitoringService:
         last one: the rows, their health buckets and drift counts, in one transaction."""
         stats: dict[tuple[str, int, int], StatsBucket] = {}
         size = self.bucket_ms
-        for model, version, _, _, _, _, ts, _, _, latency, hit, status, _ in batch.rows:
-            key = (model, version, ts - ts % size)
+        for row in batch.rows:
+            ts = row.ts
+            key = (row.model, row.version, ts - ts % size)
             s = stats.get(key)
             if s is None:
                 s = stats[key] = StatsBucket()
             s.n += 1
-            s.errors += status == "error"
-            s.cache_hits += hit
-            s.add_latency(latency)
+            s.errors += row.status == "error"
+            s.cache_hits += row.cache_hit
+            s.add_latency(row.latency_s)
         now_bucket = self._bucket(time.time())
         for (model, version), n in dropped.items():
             stats.setdefault((model, version, now_bucket), StatsBucket()).dropped += n
@@ -174,8 +177,8 @@ class MonitoringService:
         groups: dict[tuple[str, int, int], list[int]] = {}
         size = self.bucket_ms
         for i, row in enumerate(batch.rows):
-            ts = row[6]
-            groups.setdefault((row[0], row[1], ts - ts % size), []).append(i)
+            ts = row.ts
+            groups.setdefault((row.model, row.version, ts - ts % size), []).append(i)
         out = {}
         for (model, version, bucket), indices in groups.items():
             ref = self._cached_reference(model, version)
@@ -196,13 +199,11 @@ class MonitoringService:
             except Exception as exc:
                 log.warning("prediction log retention failed (tried again in 10 min): %s",
                             exc)
-            compact = getattr(self.predictions, "compact", None)  # the Parquet log
-            if compact is not None:
-                try:
-                    compact()
-                except Exception as exc:
-                    log.warning("prediction log compaction failed (tried again in 10 min): "
-                                "%s", exc)
+            try:
+                self.predictions.compact()
+            except Exception as exc:
+                log.warning("prediction log compaction failed (tried again in 10 min): %s",
+                            exc)
 
     def apply_retention(self, older_than: str | float | None = None) -> dict[str, int]:
         """Delete log rows, labels and buckets older than ``older_than`` (default: the
@@ -341,7 +342,7 @@ class MonitoringService:
         """Join ground truth to logged predictions by request id (and ``row_index`` for
         batch requests). ``labels``: a list of ``{"request_id", "label", "row_index"?}``,
         a ``{request_id: label}`` dict, or a DataFrame with those columns."""
-        from modelplane.monitoring.log import jsonable
+        from modelplane.monitoring.predlog.records import jsonable
 
         rows = label_rows(labels)
         if self._logger is not None:

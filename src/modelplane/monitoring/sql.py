@@ -22,8 +22,8 @@ from modelplane.core.timeutil import as_utc, utcnow
 from modelplane.monitoring.alerts import Alert, Rule
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
+from modelplane.monitoring.predlog.rows import LOG_COLUMNS
 from modelplane.monitoring.profiles import Layout, Reference
-from modelplane.monitoring.rows import LOG_COLUMNS
 from modelplane.monitoring.store import CountsKey, StatsKey
 from modelplane.store.db import Database
 from modelplane.store.tables_monitoring import monitoring_alerts as alerts_t
@@ -335,6 +335,10 @@ class SqlPredictionStore:
                 "counts": conn.execute(
                     delete(counts_t).where(counts_t.c.bucket < cutoff)).rowcount,
             }
+
+    def compact(self) -> int:
+        """Rows live in one table, written in place: there are no files to merge."""
+        return 0
 
 
 def _vector(size: int, numeric: int, row: Any) -> CountVector:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from modelplane.monitoring.alerts import Alert, Rule
 from modelplane.monitoring.counts import CountVector
 from modelplane.monitoring.health import StatsBucket
+from modelplane.monitoring.predlog.rows import LogRow
 from modelplane.monitoring.profiles import Layout, Reference
 
 __all__ = ["CountsKey", "LogPosition", "PredictionStore", "ReferenceStore", "RuleStore",
@@ -32,11 +33,11 @@ LogPosition = Any
 
 
 class PredictionStore(Protocol):
-    def write_batch(self, rows: Sequence[tuple[Any, ...]], stats: dict[StatsKey, StatsBucket],
+    def write_batch(self, rows: Sequence[LogRow], stats: dict[StatsKey, StatsBucket],
                     counts: dict[CountsKey, CountVector]) -> None:
-        """Insert ``rows`` (tuples in ``rows.LOG_COLUMNS`` order, inputs and outputs as
-        JSON text) and add ``stats`` and ``counts`` into their buckets, in one
-        transaction (concurrent writers to one bucket add up, none is lost)."""
+        """Insert ``rows`` (inputs and outputs as JSON text) and add ``stats`` and
+        ``counts`` into their buckets, in one transaction (concurrent writers to one bucket
+        add up, none is lost)."""
 
     def stats(self, model: str, start: int | None, end: int | None,
               version: int | None = None) -> list[tuple[int, int, StatsBucket]]:
@@ -98,6 +99,10 @@ class PredictionStore(Protocol):
     def delete_before(self, cutoff: int) -> dict[str, int]:
         """Retention: delete log rows, labels and buckets older than ``cutoff`` (Parquet:
         older than the start of the cutoff's UTC day); returns how many of each."""
+
+    def compact(self) -> int:
+        """Merge what writing left small (Parquet: the part files of past hours); returns
+        how many files were merged away (the database: none)."""
 
 
 class ReferenceStore(Protocol):

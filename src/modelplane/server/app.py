@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
     from modelplane.server.routes.serving import install_serving
 
     install_serving(app, client, serve, serving_only=serving_only, defaults=serving)
+    from modelplane.server.openapi import install_openapi
+
+    install_openapi(app)  # errors as sent, and the serving routes described
     from modelplane.server.auth import install_auth
 
     install_auth(app, client.auth, enabled=settings.auth if auth is None else auth)

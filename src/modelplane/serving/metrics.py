@@ -1,9 +1,10 @@
 """Prometheus metrics for serving: one collector in a per-app ``CollectorRegistry``.
 
 Names follow the Prometheus conventions (base units, ``_total`` counters) and labels
-stay low-cardinality: ``model`` only ever holds a served model's name (requests for
-unknown models count under ``model=""``), ``version`` a served version number, ``status``
-the HTTP status code.
+stay low-cardinality: ``model`` only ever holds a served model's or deployment's name
+(requests for names nobody serves, and paths no route answers, are not counted),
+``version`` a served version number (empty while none answers), ``status`` the HTTP
+status code.
 
 =================================================  =========  ===========================
 name                                               type       labels

@@ -15,15 +15,29 @@ the request parameter ``binary_data_output`` is true.
 
 Mapping onto a model's signature: inputs are matched by name. A model whose signature is
 named scalar columns takes each column as a ``[B]`` or ``[B, 1]`` tensor, or all of them
-as one ``[B, n]`` tensor in signature order. Every problem is an :class:`OipError`
-whose message names the input and says what was expected; the server answers it as
-``{"error": "..."}`` with its status.
+as one ``[B, n]`` tensor in signature order; a tensor input must have the declared rank
+and fixed dimensions. Every problem is an :class:`OipError` whose message names the
+input and says what was expected; the server answers it as ``{"error": "..."}`` with
+its status.
+
+Datatypes are strict, as Triton is: a tensor's ``datatype`` must be the one the model's
+metadata advertises for that input, or a safe widening that loses nothing (:data:`WIDENS`:
+FP16 -> FP32 -> FP64; a narrower INT or UINT -> a wider INT, a UINT -> a wider UINT; an
+integer of up to 16 bits -> FP32 and up to 32 bits -> FP64). A value out of range for
+the tensor's datatype (an INT8 of 300, an FP32 of 1e39) or not finite is refused naming
+the input, never wrapped or passed on as infinity. A request ``id`` comes back as sent.
+
+Speed: named ``[B]`` float tensors with plain JSON numbers (what Triton-style clients
+send to a model whose example was a DataFrame) are kept as the parsed lists and stacked
+into one array by a single numpy call in :func:`model_input`, instead of one array per
+column.
 """
 
 from __future__ import annotations
 
+import math
 import struct
-from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -40,6 +54,7 @@ __all__ = [
     "encode_response",
     "model_input",
     "parse_request",
+    "request_input",
     "tensor_metadata",
 ]
 
@@ -51,6 +66,31 @@ _DTYPES: dict[str, np.dtype[Any]] = {
     "BYTES": np.dtype(object),
 }
 _BY_KIND = {"BOOL": "b", "UINT": "iu", "INT": "iu", "FP": "iuf"}
+_FLOATS = ("FP16", "FP32", "FP64")
+_NUMBER = (float, int)
+_NUMBER_SET = frozenset(_NUMBER)
+_FLOAT_SET = frozenset(_FLOATS)
+_FP16_MAX = 65504.0  # JSON numbers (bool is not one: ``type(v) in _NUMBER``)
+
+
+def _widens() -> dict[str, frozenset[str]]:
+    bits = {"INT": (8, 16, 32, 64), "UINT": (8, 16, 32, 64), "FP": (16, 32, 64)}
+    out: dict[str, set[str]] = {t: {t} for t in ("BOOL", "BYTES")}
+    for kind, sizes in bits.items():
+        for n in sizes:
+            out[f"{kind}{n}"] = {f"{kind}{m}" for m in sizes if m >= n}
+    for n in bits["UINT"]:
+        out[f"UINT{n}"] |= {f"INT{m}" for m in bits["INT"] if m > n}
+    for kind in ("INT", "UINT"):
+        for n in (8, 16, 32):
+            out[f"{kind}{n}"] |= {"FP64"} | ({"FP32"} if n <= 16 else set())
+    out["INT8"] |= {"FP16"}
+    out["UINT8"] |= {"FP16"}
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+#: For each datatype a request may send, the declared datatypes it is accepted for.
+WIDENS = _widens()
 _SIGNATURE_TYPES = {"bool": "BOOL", "string": "BYTES", "float16": "FP16", "float32": "FP32",
                     "float64": "FP64"}
 
@@ -64,21 +104,48 @@ class OipError(Exception):
         self.status = status
 
 
-@dataclass
 class Tensor:
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    data: np.ndarray[Any, Any]
+    """One input tensor. ``raw`` is the parsed JSON list of a ``[B]`` / ``[B, 1]`` float
+    tensor of plain numbers, converted only when ``data`` is read (see the module
+    docstring); otherwise ``data`` is set at parse time."""
+
+    __slots__ = ("_data", "datatype", "name", "raw", "shape")
+
+    def __init__(self, name: str, datatype: str, shape: tuple[int, ...],
+                 data: np.ndarray[Any, Any] | None = None, raw: list[Any] | None = None
+                 ) -> None:
+        self.name, self.datatype, self.shape = name, datatype, shape
+        self._data, self.raw = data, raw
+
+    @property
+    def data(self) -> np.ndarray[Any, Any]:
+        if self._data is None:
+            self._data = _from_json(self.name, self.datatype, self.shape, self.raw)
+        return self._data
 
 
-@dataclass
 class InferRequest:
-    inputs: list[Tensor]
-    id: str | None = None
-    outputs: list[tuple[str, bool | None]] | None = None  # (name, binary_data or None)
-    binary_output: bool = False
-    parameters: dict[str, Any] = field(default_factory=dict)
+    """A parsed inference request. ``plain`` holds the common case's inputs as
+    ``(name, datatype, values)`` (see :func:`_plain_inputs`); ``inputs`` are the tensors,
+    built from ``plain`` when first read."""
+
+    __slots__ = ("_inputs", "binary_output", "id", "outputs", "parameters", "plain")
+
+    def __init__(self, inputs: list[Tensor] | None = None, id: str | int | float | None = None,
+                 outputs: list[tuple[str, bool | None]] | None = None,
+                 binary_output: bool = False, parameters: dict[str, Any] | None = None,
+                 plain: Plain | None = None) -> None:
+        self._inputs, self.plain, self.id = inputs, plain, id
+        self.outputs = outputs  # (name, binary_data or None)
+        self.binary_output = binary_output
+        self.parameters = parameters or {}
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        if self._inputs is None:
+            self._inputs = [Tensor(n, d, (len(v),), None, v)
+                            for n, d, v in zip(*self.plain, strict=True)] if self.plain else []
+        return self._inputs
 
     def wants_binary(self, name: str) -> bool:
         for wanted, binary in self.outputs or ():
@@ -139,13 +206,39 @@ def _from_json(name: str, datatype: str, shape: tuple[int, ...], data: Any) -> n
         if array.size and array.dtype.kind not in group:
             kinds = {"U": "text", "S": "text", "O": "null or mixed", "b": "boolean"}
             got = kinds.get(array.dtype.kind, array.dtype.name)
+            if array.dtype.kind == "f" and datatype[0] in "IU" and _whole(array):
+                got = "integers out of range"  # JSON integers too big for int64 parse as floats
             raise OipError(f"input {name!r}: expected {datatype} data, got {got} values")
+        if array.dtype != dtype:  # JSON gives int64 or float64: those fit as they are
+            _in_range(name, datatype, array)
         array = array.astype(dtype, copy=False).reshape(-1)
-    expected = int(np.prod(shape)) if shape else 1
+    expected = math.prod(shape)
     if array.size != expected:
         raise OipError(f"input {name!r}: shape {list(shape)} needs {expected} values, "
                        f"got {array.size}")
     return array.reshape(shape)
+
+
+def _whole(array: np.ndarray) -> bool:
+    finite = array[np.isfinite(array)]
+    return bool(finite.size) and bool((finite == np.round(finite)).all())
+
+
+def _in_range(name: str, datatype: str, array: np.ndarray) -> None:
+    """Refuse values the datatype cannot hold (never wrap them) and non-finite floats."""
+    if not array.size or datatype in ("BOOL", "BYTES"):
+        return
+    if datatype in _FLOATS:
+        limit = float(np.finfo(_DTYPES[datatype]).max)
+        values = array.astype(np.float64, copy=False)
+        bad = ~np.isfinite(values) | (np.abs(values) > limit)
+    else:
+        info = np.iinfo(_DTYPES[datatype])
+        bad = (array < info.min) | (array > info.max)
+    if bad.any():
+        value = array.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+        raise OipError(f"input {name!r}: value {value.item()!r} is out of range for "
+                       f"{datatype}")
 
 
 def _bytes_elements(name: str, raw: memoryview, count: int) -> np.ndarray:
@@ -168,14 +261,17 @@ def _bytes_elements(name: str, raw: memoryview, count: int) -> np.ndarray:
 
 def _from_binary(name: str, datatype: str, shape: tuple[int, ...], raw: memoryview
                  ) -> np.ndarray:
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)
     if datatype == "BYTES":
         return _bytes_elements(name, raw, count).reshape(shape)
     dtype = _DTYPES[datatype]
     if len(raw) != count * dtype.itemsize:
         raise OipError(f"input {name!r}: shape {list(shape)} of {datatype} needs "
                        f"{count * dtype.itemsize} bytes of binary data, got {len(raw)}")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    if datatype in _FLOATS:
+        _in_range(name, datatype, array)  # infinity is no model's input
+    return array
 
 
 def _header(body: bytes, header_length: int | None) -> tuple[Any, memoryview]:
@@ -209,12 +305,45 @@ def _tensor(raw: Any, binary: memoryview, offset: int) -> tuple[Tensor, int]:
     if size is None:
         if "data" not in raw:
             raise OipError(f"input {name!r} has no 'data' (and no binary_data_size)")
-        return Tensor(name, datatype, shape, _from_json(name, datatype, shape, raw["data"])), 0
+        data = raw["data"]
+        if (datatype in _FLOATS and type(data) is list and len(shape) in (1, 2)
+                and (len(shape) == 1 or shape[1] == 1) and len(data) == shape[0]
+                and all(type(v) in _NUMBER for v in data)):
+            return Tensor(name, datatype, shape, raw=data), 0  # stacked in model_input
+        return Tensor(name, datatype, shape, _from_json(name, datatype, shape, data)), 0
     if not isinstance(size, int) or size < 0 or offset + size > len(binary):
         raise OipError(f"input {name!r}: binary_data_size {size!r} does not fit the "
                        f"{len(binary) - offset} bytes of binary data left")
     chunk = binary[offset:offset + size]
     return Tensor(name, datatype, shape, _from_binary(name, datatype, shape, chunk)), size
+
+
+Plain = tuple[list[str], list[str], list[list[Any]]]  # names, datatypes, values
+
+
+def _plain_inputs(raw_inputs: list[Any]) -> Plain | None:
+    """The common case in one tight loop: every input a JSON ``[B]`` float tensor with
+    a flat list of ``B`` numbers and no parameters, kept as parsed (:func:`request_input`
+    stacks them and checks their range). None: parse each input the general way."""
+    names, datatypes, values = [], [], []
+    floats = _FLOAT_SET
+    try:
+        for raw in raw_inputs:
+            if type(raw) is not dict or len(raw) != 4:
+                return None
+            name, datatype, shape, data = raw["name"], raw["datatype"], raw["shape"], raw["data"]
+            if (type(name) is not str or datatype not in floats or type(shape) is not list
+                    or type(data) is not list or len(shape) != 1
+                    or type(shape[0]) is not int or shape[0] != len(data) or not name):
+                return None
+            names.append(name)
+            datatypes.append(datatype)
+            values.append(data)
+    except (KeyError, TypeError):
+        return None
+    if not set(map(type, chain.from_iterable(values))) <= _NUMBER_SET:
+        return None  # booleans, text, nulls, nesting: parsed (and refused) per input
+    return names, datatypes, values
 
 
 def parse_request(body: bytes, header_length: int | None = None) -> InferRequest:
@@ -225,11 +354,15 @@ def parse_request(body: bytes, header_length: int | None = None) -> InferRequest
     raw_inputs = head.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise OipError("'inputs' must be a non-empty list of tensors")
-    inputs, offset = [], 0
-    for raw in raw_inputs:
-        tensor, used = _tensor(raw, binary, offset)
-        inputs.append(tensor)
-        offset += used
+    plain = _plain_inputs(raw_inputs) if not binary else None
+    offset = 0
+    inputs: list[Tensor] | None = None
+    if plain is None:
+        inputs = []
+        for raw in raw_inputs:
+            tensor, used = _tensor(raw, binary, offset)
+            inputs.append(tensor)
+            offset += used
     if offset != len(binary):
         raise OipError(f"{len(binary) - offset} bytes of binary data are not claimed by any "
                        "input's binary_data_size")
@@ -248,19 +381,115 @@ def parse_request(body: bytes, header_length: int | None = None) -> InferRequest
             binary_flag = out_params.get("binary_data") if isinstance(out_params, dict) else None
             outputs.append((item["name"], None if binary_flag is None else bool(binary_flag)))
     request_id = head.get("id")
-    return InferRequest(inputs=inputs, id=None if request_id is None else str(request_id),
+    if request_id is not None and (type(request_id) not in (str, int, float)):
+        raise OipError(f"'id' must be a string or a number, got {type(request_id).__name__}")
+    return InferRequest(inputs=inputs, plain=plain, id=request_id,
                         outputs=outputs, binary_output=bool(params.get("binary_data_output")),
                         parameters=params)
 
 
 def _column(tensor: Tensor, spec: ColumnSpec) -> np.ndarray:
-    data = tensor.data
-    if data.ndim == 2 and data.shape[1] == 1:
-        return data.reshape(-1)
-    if data.ndim != 1:
+    shape = tensor.shape
+    if len(shape) == 2 and shape[1] == 1:
+        return tensor.data.reshape(-1)
+    if len(shape) != 1:
         raise OipError(f"input {spec.name!r}: expected shape [-1] or [-1, 1] (one "
-                       f"{spec.dtype} per row), got {list(data.shape)}")
-    return data
+                       f"{spec.dtype} per row), got {list(shape)}")
+    return tensor.data
+
+
+def _check_datatype(tensor: Tensor, spec: ColumnSpec) -> None:
+    declared = signature_datatype(spec.dtype)
+    if declared not in WIDENS[tensor.datatype]:
+        raise OipError(f"input {tensor.name!r}: datatype {tensor.datatype} does not match "
+                       f"the model's {declared} for {spec.name!r} (see /v2/models/NAME)")
+
+
+def _check_shape(tensor: Tensor, spec: ColumnSpec) -> None:
+    declared = list(spec.shape or ())
+    got = list(tensor.shape)
+    if len(got) == len(declared) - 1:
+        got = [1, *got]  # one example without the batch dimension
+    if len(got) != len(declared) or any(d not in (-1, g) for d, g in zip(
+            declared, got, strict=True)):
+        raise OipError(f"input {tensor.name!r}: expected shape {declared} (-1 is any size), "
+                       f"got {list(tensor.shape)}")
+
+
+def _rows(columns: list[Tensor]) -> None:
+    sizes = {t.shape[0] for t in columns if t.shape}
+    if len(sizes) > 1:
+        raise OipError("the inputs have different batch sizes: " + ", ".join(
+            f"{t.name!r} {t.shape[0]}" for t in columns[:8] if t.shape))
+
+
+class _Plan:
+    """What :func:`model_input` needs of a signature, worked out once per model."""
+
+    __slots__ = ("all_accept", "dtype", "index", "n", "name_set", "names", "plain",
+                 "signature")
+
+    def __init__(self, signature: Signature) -> None:
+        specs = signature.inputs
+        self.signature, self.n = signature, len(specs)
+        self.index = {s.name: i for i, s in enumerate(specs)}
+        self.names = [s.name for s in specs]
+        self.name_set = set(self.names)
+        declared = {signature_datatype(s.dtype) for s in specs}
+        self.all_accept = frozenset(t for t, wider in WIDENS.items() if declared <= wider)
+        # all scalar float columns: raw float tensors are stacked into one array
+        self.plain: frozenset[str] = frozenset()
+        if specs and all(s.shape is None for s in specs) and declared <= {"FP32", "FP64"}:
+            self.plain = frozenset(t for t in _FLOATS if declared <= WIDENS[t])
+        self.dtype = np.float32 if declared == {"FP32"} else np.float64
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(signature: Signature) -> _Plan:
+    plan = _PLANS.get(id(signature))
+    if plan is None or plan.signature is not signature:
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        plan = _PLANS[id(signature)] = _Plan(signature)
+    return plan
+
+
+def _plain_columns(plain: Plain, plan: _Plan) -> np.ndarray | None:
+    """One ``[B, n]`` array for plain float inputs (checked by :func:`_plain_inputs`)
+    naming every column once; None: the general path (which also finds what is wrong)."""
+    names, datatypes, values = plain
+    if len(names) != plan.n or not plan.plain or not set(datatypes) <= plan.plain:
+        return None
+    if names != plan.names:  # not in signature order
+        index = plan.index
+        if set(names) != plan.name_set:
+            return None
+        rows: list[Any] = [None] * plan.n
+        for name, column in zip(names, values, strict=True):
+            rows[index[name]] = column
+        values = rows
+    try:
+        matrix = np.array(values, dtype=np.float64)
+    except ValueError:
+        return None  # different batch sizes: the general path names them
+    # JSON numbers are finite doubles (orjson refuses 1e400): only FP16/FP32 can overflow
+    if (matrix.size and datatypes.count("FP64") != len(datatypes)
+            and not float(np.abs(matrix).max()) <= _FP16_MAX):
+        for name, datatype, column in zip(*plain, strict=True):  # name input and value
+            _in_range(name, datatype, np.asarray(column, dtype=np.float64))
+    return np.ascontiguousarray(matrix.T, dtype=plan.dtype)
+
+
+def request_input(request: InferRequest, signature: Signature | None) -> Any:
+    """What ``LoadedModel.prepare`` takes for this request's inputs: plain float inputs
+    stacked in one call where the signature allows, else :func:`model_input`."""
+    if request.plain is not None and signature is not None:
+        fast = _plain_columns(request.plain, _plan(signature))
+        if fast is not None:
+            return fast
+    return model_input(request.inputs, signature)
 
 
 def model_input(inputs: list[Tensor], signature: Signature | None) -> Any:
@@ -277,14 +506,25 @@ def model_input(inputs: list[Tensor], signature: Signature | None) -> Any:
         if missing:
             raise OipError(f"input {missing[0]!r} is missing; the model expects "
                            f"{_listing(names)}")
+        specs = signature.inputs
+        columns = [by_name[s.name] for s in specs]
+        for tensor, spec in zip(columns, specs, strict=True):
+            _check_datatype(tensor, spec)
+            if spec.shape is not None:
+                _check_shape(tensor, spec)
         if signature.is_tensor and len(names) == 1:
-            return by_name[names[0]].data
-        return {s.name: by_name[s.name].data if s.shape is not None
-                else _column(by_name[s.name], s) for s in signature.inputs}
-    only = inputs[0].data if len(inputs) == 1 else None
-    if (only is not None and not signature.is_tensor and only.ndim == 2
+            return columns[0].data
+        scalars = [t for t, s in zip(columns, specs, strict=True) if s.shape is None]
+        _rows(scalars)
+        return {s.name: t.data if s.shape is not None else _column(t, s)
+                for t, s in zip(columns, specs, strict=True)}
+    only = inputs[0] if len(inputs) == 1 else None
+    if (only is not None and not signature.is_tensor and len(only.shape) == 2
             and only.shape[1] == len(names)):
-        return only  # one [B, n] tensor: the columns in signature order
+        if only.datatype not in _plan(signature).all_accept:  # name the first column refusing
+            for spec in signature.inputs:  # one [B, n] tensor: the columns in signature order
+                _check_datatype(only, spec)
+        return only.data
     raise OipError(f"unknown input {unknown[0]!r}; the model expects {_listing(names)}"
                    + ("" if signature.is_tensor else
                       f", or one [-1, {len(names)}] tensor with them in that order"))

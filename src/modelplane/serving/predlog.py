@@ -1,29 +1,29 @@
 """Every served prediction goes to monitoring's prediction log, off the request path.
 
 ``ServingLog.log`` runs after the answer is sent and does as little as it can there: it
-appends one served-answer tuple (see :mod:`modelplane.monitoring.served`) to the
-non-blocking :class:`~modelplane.monitoring.log.PredictionLogger`, whose bounded queue
+appends one served answer (see :mod:`modelplane.monitoring.predlog.served`) to the
+non-blocking :class:`~modelplane.monitoring.predlog.logger.PredictionLogger`, whose bounded queue
 counts what it has to drop. Splitting the request into rows, JSON, SQL and the drift
-counts happen in the writer process (:class:`~modelplane.monitoring.writer.ProcessSink`),
+counts happen in the writer process (:mod:`~modelplane.monitoring.predlog.wire`),
 so they never compete with the event loop for the interpreter; with
 ``MODELPLANE_PREDICTION_LOG_PROCESS=false`` they run on the logger's thread instead.
 ``MODELPLANE_PREDICTION_LOG=false`` turns the log off. ``log`` never raises.
 With the writer process a JSON request and its JSON answer are appended to one buffer as
 they are, and any other answer is encoded at once
-(:class:`~modelplane.monitoring.proclog.ProcessLogger`): nothing per request stays alive.
+(:class:`~modelplane.monitoring.predlog.process.ProcessLogger`): nothing per request stays alive.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from modelplane.monitoring.served import answer
+from modelplane.monitoring.predlog.served import answer
 
 if TYPE_CHECKING:
     from modelplane.core.config import Settings
+    from modelplane.monitoring.predlog.logger import PredictionLogger
     from modelplane.monitoring.service import MonitoringService
 
 __all__ = ["ServingLog"]
@@ -43,7 +43,7 @@ class ServingLog:
         self.settings = settings
         self.enabled = enabled and monitoring is not None
         self.process = process
-        self._logger: Any = None
+        self._logger: PredictionLogger | None = None
 
     @classmethod
     def off(cls) -> ServingLog:
@@ -51,17 +51,17 @@ class ServingLog:
         return cls(None, None, enabled=False)
 
     @property
-    def logger(self) -> Any:
+    def logger(self) -> PredictionLogger:
         if self._logger is None:
             if self.monitoring is None:
                 raise RuntimeError("this prediction log is off: it has no monitoring")
             monitoring = self.monitoring()
             settings = self.settings
             if self.process and settings is not None:
-                from modelplane.monitoring.proclog import ProcessLogger
-                from modelplane.monitoring.writer import ProcessSink
+                from modelplane.monitoring.predlog.process import ProcessLogger
+                from modelplane.monitoring.predlog.wire import ProcessSink
 
-                def make() -> ProcessLogger:
+                def make() -> PredictionLogger:
                     return ProcessLogger(ProcessSink(
                         settings, generation=lambda: monitoring.reference_generation))
 
@@ -74,10 +74,7 @@ class ServingLog:
         """Create the logger now and start its writer process in the background, so the
         first requests do not pay for it (otherwise both happen on first use)."""
         try:
-            sink = getattr(self.logger, "sink", None)
-            if sink is not None:
-                threading.Thread(target=sink.start, name="modelplane-log-writer-start",
-                                 daemon=True).start()
+            self.logger.start()
         except Exception:
             log.warning("prediction log: could not start the writer", exc_info=True)
 
@@ -94,12 +91,10 @@ class ServingLog:
             return
         try:
             logger = self.logger
-            # a writer process's logger takes the two bodies as they are; the in-thread
-            # logger (also what an earlier caller may have installed) takes the answer
-            log_served = getattr(logger, "log_served", None)
-            if raw is not None and response is not None and error is None and log_served:
-                log_served(model, version, request_id, raw, response, seconds, deployment,
-                           variant)
+            if raw is not None and response is not None and error is None:
+                # the two bodies as they are: nothing is encoded on the request path
+                logger.log_served(model, version, request_id, raw, response, seconds,
+                                  deployment, variant)
                 return
             logger.log(answer(model, version, request_id, data if raw is None else raw,
                               result, seconds, error, deployment, variant))

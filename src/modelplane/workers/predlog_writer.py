@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any
 
-from modelplane.monitoring.writer import NICENESS, receive, receive_bytes, send
+from modelplane.monitoring.predlog.wire import NICENESS, receive, receive_bytes, send
 
 log = logging.getLogger("modelplane.monitoring")
 
@@ -35,7 +35,7 @@ def main() -> int:
         return 0
     from modelplane.client import Client
     from modelplane.core.config import Settings
-    from modelplane.monitoring.rows import LogBatch
+    from modelplane.monitoring.predlog.rows import LogBatch
 
     try:  # only the stores and the service that writing rows needs: no alert actions
         service = Client(Settings(**first["settings"])).monitoring_service(actions=False)

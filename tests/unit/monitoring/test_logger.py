@@ -1,4 +1,4 @@
-"""PredictionLogger: never blocks, never raises, counts drops, retries a failing sink."""
+"""ThreadLogger: never blocks, never raises, counts drops, retries a failing sink."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import threading
 import time
 from typing import Any
 
-from modelplane.monitoring.log import PredictionLogger, PredictionRecord, normalise_record
+from modelplane.monitoring.predlog.records import PredictionRecord, normalise_record
+from modelplane.monitoring.predlog.thread import ThreadLogger
 
 
 class Sink:
@@ -35,7 +36,7 @@ def record(i: int, version: int = 1) -> PredictionRecord:
 
 def test_batches_and_flush() -> None:
     sink = Sink()
-    with PredictionLogger(sink, batch_size=100, flush_interval_s=0.05) as logger:
+    with ThreadLogger(sink, batch_size=100, flush_interval_s=0.05) as logger:
         for i in range(1050):
             assert logger.log(record(i))
         assert logger.flush(5)
@@ -48,7 +49,7 @@ def test_batches_and_flush() -> None:
 def test_a_full_queue_drops_and_counts_without_blocking() -> None:
     sink = Sink()
     sink.gate.clear()  # the writer is stuck (a slow database)
-    logger = PredictionLogger(sink, capacity=50, batch_size=10, flush_interval_s=0.01)
+    logger = ThreadLogger(sink, capacity=50, batch_size=10, flush_interval_s=0.01)
     started = time.perf_counter()
     accepted = sum(logger.log(record(i, version=2)) for i in range(5000))
     elapsed = time.perf_counter() - started
@@ -64,7 +65,7 @@ def test_a_full_queue_drops_and_counts_without_blocking() -> None:
 
 def test_log_never_raises_and_bad_records_are_counted() -> None:
     sink = Sink()
-    with PredictionLogger(sink, flush_interval_s=0.01) as logger:
+    with ThreadLogger(sink, flush_interval_s=0.01) as logger:
         assert logger.log("junk")  # queued; the sink rejects it
         assert logger.log(None)  # type: ignore[arg-type]
         assert logger.flush(5)
@@ -74,14 +75,14 @@ def test_log_never_raises_and_bad_records_are_counted() -> None:
 def test_a_failing_sink_is_retried() -> None:
     sink = Sink()
     sink.fail = 2
-    with PredictionLogger(sink, flush_interval_s=0.01, max_backoff_s=0.05) as logger:
+    with ThreadLogger(sink, flush_interval_s=0.01, max_backoff_s=0.05) as logger:
         logger.log(record(1))
         assert logger.flush(5)
     assert [len(b) for b in sink.batches] == [1]
 
 
 def test_after_close_records_are_dropped() -> None:
-    logger = PredictionLogger(Sink())
+    logger = ThreadLogger(Sink())
     logger.close()
     assert not logger.log(record(1))
     assert logger.stats().dropped == 1

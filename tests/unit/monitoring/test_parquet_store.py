@@ -116,9 +116,9 @@ CRASH = """
 import os, sys
 import pyarrow.parquet as pq
 from modelplane.artifacts.store import ArtifactStore
-from modelplane.monitoring.log import PredictionRecord
+from modelplane.monitoring.predlog.records import PredictionRecord
 from modelplane.monitoring.parquet import ParquetPredictionStore
-from modelplane.monitoring.rows import log_row
+from modelplane.monitoring.predlog.rows import log_row
 from modelplane.monitoring.sql import SqlPredictionStore
 from modelplane.store.db import Database
 
@@ -144,8 +144,8 @@ def test_a_crash_mid_write_leaves_no_partial_file_visible(
     assert store.find_predictions("m", [("lost", 0)]) == {}
     assert store.first_of_last("m", 10) is None and store.prediction_counts("m", None, None) == {}
 
-    from modelplane.monitoring.log import PredictionRecord
-    from modelplane.monitoring.rows import log_row
+    from modelplane.monitoring.predlog.records import PredictionRecord
+    from modelplane.monitoring.predlog.rows import log_row
 
     batch = [log_row(PredictionRecord(request_id="r", model="m", version=1))]
 
@@ -167,8 +167,8 @@ def test_a_crash_mid_write_leaves_no_partial_file_visible(
 
 
 def test_log_positions_order_by_time_then_write_order(store: ParquetPredictionStore) -> None:
-    from modelplane.monitoring.log import PredictionRecord
-    from modelplane.monitoring.rows import log_row
+    from modelplane.monitoring.predlog.records import PredictionRecord
+    from modelplane.monitoring.predlog.rows import log_row
 
     def write(times: list[float], first: int) -> None:
         store.write_batch([log_row(PredictionRecord(request_id=f"r{first + i}", model="m",
@@ -261,8 +261,8 @@ def test_the_setting_picks_the_store_and_a_bad_value_names_the_variable(
 def test_a_file_removed_between_listing_and_reading_is_read_again(
         store: ParquetPredictionStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelplane.core.errors import StorageUnavailableError
-    from modelplane.monitoring.log import PredictionRecord
-    from modelplane.monitoring.rows import log_row
+    from modelplane.monitoring.predlog.records import PredictionRecord
+    from modelplane.monitoring.predlog.rows import log_row
 
     store.write_batch([log_row(PredictionRecord(request_id="r", model="m", version=1))], {}, {})
     listed = store._files

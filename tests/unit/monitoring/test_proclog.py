@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelplane.monitoring.proclog import ProcessLogger
-from modelplane.monitoring.served import GENERAL, answer, unpack
+from modelplane.monitoring.predlog.process import ProcessLogger
+from modelplane.monitoring.predlog.served import GENERAL, answer, unpack
 
 
 class Writer:

@@ -39,6 +39,40 @@ def test_prometheus_gauges(service: MonitoringService) -> None:
     registry = CollectorRegistry()
     registry.register(MonitoringCollector(service, ["m"]))
     text = generate_latest(registry).decode()
-    assert 'modelplane_drift_share{model="m",window="1h"}' in text
+    assert 'modelplane_drift_share_ratio{model="m",window="1h"}' in text
     assert 'modelplane_drift_score{column="x",model="m",score="wasserstein",window="1h"}' in text
-    assert 'modelplane_prediction_latency_seconds{model="m",quantile="0.99"' in text
+    assert 'modelplane_prediction_latency_p99_seconds{model="m",version="all",window="1h"}' \
+        in text
+    assert "quantile=" not in text  # a gauge never carries a summary's label
+
+
+def test_precomputed_gauges_never_make_a_scrape_wait(service: MonitoringService) -> None:
+    import threading
+    import time
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    log(service, 50)
+    release = threading.Event()
+
+    def slow_service() -> MonitoringService:  # the first refresh takes as long as we say
+        release.wait(10)
+        return service
+
+    collector = MonitoringCollector(slow_service, ["m"], refresh_seconds=0.05)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.start()
+    try:
+        started = time.perf_counter()
+        text = generate_latest(registry).decode()
+        assert time.perf_counter() - started < 1.0  # did not wait for the report
+        assert "modelplane_prediction_latency_p99_seconds{" not in text
+        release.set()
+        deadline = time.monotonic() + 10
+        while "modelplane_prediction_latency_p99_seconds{" not in text:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+            text = generate_latest(registry).decode()
+    finally:
+        collector.stop()

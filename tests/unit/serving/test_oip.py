@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 
 import numpy as np
@@ -33,9 +34,14 @@ def test_json_tensors_nested_or_flat() -> None:
 
 def test_columns_by_name_or_one_stacked_tensor() -> None:
     named = oip.parse_request(body([
-        {"name": "b", "shape": [2, 1], "datatype": "FP64", "data": [3, 4]},
+        {"name": "b", "shape": [2], "datatype": "FP64", "data": [3, 4]},
         {"name": "a", "shape": [2], "datatype": "FP64", "data": [1, 2]}]))
-    data = oip.model_input(named.inputs, COLUMNS)
+    data = oip.request_input(named, COLUMNS)  # plain numbers: stacked in one call
+    assert data.dtype == np.float64 and data.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    nested = oip.parse_request(body([
+        {"name": "b", "shape": [2, 1], "datatype": "FP64", "data": [[3], [4]]},
+        {"name": "a", "shape": [2], "datatype": "FP32", "data": [1, 2]}]))
+    data = oip.request_input(nested, COLUMNS)  # parsed per column: same values
     assert list(data) == ["a", "b"] and data["b"].tolist() == [3.0, 4.0]
     stacked = oip.parse_request(body([{"name": "x", "shape": [1, 2], "datatype": "FP64",
                                        "data": [1, 2]}]))
@@ -53,7 +59,7 @@ def test_columns_by_name_or_one_stacked_tensor() -> None:
 ])
 def test_signature_mismatches_name_the_input(inputs: list[dict], message: str) -> None:
     with pytest.raises(oip.OipError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        oip.model_input(oip.parse_request(body(inputs)).inputs, COLUMNS)
+        oip.request_input(oip.parse_request(body(inputs)), COLUMNS)
 
 
 @pytest.mark.parametrize(("raw", "message"), [
@@ -154,3 +160,78 @@ def test_datatypes_and_metadata() -> None:
     assert oip.tensor_metadata(ColumnSpec("t", "string")) == {
         "name": "t", "datatype": "BYTES", "shape": [-1]}
     assert oip.tensor_metadata(ColumnSpec("x", "float32", (-1, 3)))["shape"] == [-1, 3]
+
+
+INTS = Signature([ColumnSpec("n", "int8"), ColumnSpec("m", "int64")])
+
+
+@pytest.mark.parametrize(("inputs", "signature", "message"), [
+    # the datatype the metadata advertises, or a widening that loses nothing
+    ([{"name": "a", "shape": [1], "datatype": "INT64", "data": [1]},
+      {"name": "b", "shape": [1], "datatype": "FP64", "data": [1]}], COLUMNS,
+     "input 'a': datatype INT64 does not match the model's FP64"),
+    ([{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}], TENSOR,
+     "input 'input': datatype FP64 does not match the model's FP32"),
+    ([{"name": "x", "shape": [1, 2], "datatype": "BYTES", "data": ["1", "2"]}], COLUMNS,
+     "input 'x': datatype BYTES does not match the model's FP64"),
+    # shapes
+    ([{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}], TENSOR,
+     "input 'input': expected shape [-1, 3]"),
+    ([{"name": "a", "shape": [2], "datatype": "FP64", "data": [1, 2]},
+      {"name": "b", "shape": [1], "datatype": "FP64", "data": [1]}], COLUMNS,
+     "different batch sizes: 'a' 2, 'b' 1"),
+    # out of range for the datatype sent: refused, never wrapped
+    ([{"name": "n", "shape": [1], "datatype": "INT8", "data": [300]},
+      {"name": "m", "shape": [1], "datatype": "INT64", "data": [1]}], INTS,
+     "input 'n': value 300 is out of range for INT8"),
+    ([{"name": "n", "shape": [1], "datatype": "INT8", "data": [1]},
+      {"name": "m", "shape": [1], "datatype": "INT64", "data": [2 ** 63]}], INTS,
+     "input 'm': value 9223372036854775808 is out of range for INT64"),
+    ([{"name": "a", "shape": [1], "datatype": "FP32", "data": [1e39]},
+      {"name": "b", "shape": [1], "datatype": "FP64", "data": [1]}], COLUMNS,
+     "input 'a': value 1e+39 is out of range for FP32"),
+    ([{"name": "a", "shape": [1], "datatype": "FP16", "data": [70000]},
+      {"name": "b", "shape": [1], "datatype": "FP64", "data": [1]}], COLUMNS,
+     "input 'a': value 70000.0 is out of range for FP16"),
+    ([{"name": "a", "shape": [1], "datatype": "FP64", "data": [True]},
+      {"name": "b", "shape": [1], "datatype": "FP64", "data": [1]}], COLUMNS,
+     "input 'a': expected FP64 data, got boolean values"),
+])
+def test_strict_datatypes_shapes_and_ranges(inputs: list[dict], signature: Signature,
+                                            message: str) -> None:
+    with pytest.raises(oip.OipError, match=re.escape(message)):
+        oip.request_input(oip.parse_request(body(inputs)), signature)
+
+
+def test_safe_widenings_are_accepted() -> None:
+    request = oip.parse_request(body([
+        {"name": "a", "shape": [1], "datatype": "FP32", "data": [1.5]},
+        {"name": "b", "shape": [1], "datatype": "INT32", "data": [7]}]))
+    data = oip.model_input(request.inputs, COLUMNS)
+    assert data["a"].tolist() == [1.5] and data["b"].tolist() == [7]
+    ints = oip.parse_request(body([
+        {"name": "n", "shape": [1], "datatype": "INT8", "data": [-128]},
+        {"name": "m", "shape": [1], "datatype": "UINT32", "data": [2 ** 32 - 1]}]))
+    data = oip.model_input(ints.inputs, INTS)
+    assert data["n"].tolist() == [-128] and data["m"].tolist() == [2 ** 32 - 1]
+    assert "FP64" in oip.WIDENS["FP32"] and "FP32" not in oip.WIDENS["FP64"]
+    assert "FP32" not in oip.WIDENS["INT32"]  # not every int32 is a float32
+
+
+def test_binary_infinity_is_refused_naming_the_input() -> None:
+    raw = np.array([1.0, np.inf], dtype="<f8").tobytes()
+    head = json.dumps({"inputs": [{"name": "a", "shape": [2], "datatype": "FP64",
+                                   "parameters": {"binary_data_size": len(raw)}}]}).encode()
+    with pytest.raises(oip.OipError, match="input 'a': value inf is out of range for FP64"):
+        oip.parse_request(head + raw, len(head))
+
+
+def test_a_numeric_request_id_comes_back_as_sent() -> None:
+    for sent in (42, 4.5, "r-1"):
+        request = oip.parse_request(body([{"name": "a", "shape": [1], "datatype": "FP64",
+                                           "data": [1]}], id=sent))
+        payload, _ = oip.encode_response("m", "1", [("label", np.array([1]))], request)
+        assert json.loads(payload)["id"] == sent
+    with pytest.raises(oip.OipError, match="'id' must be a string or a number"):
+        oip.parse_request(body([{"name": "a", "shape": [1], "datatype": "FP64",
+                                 "data": [1]}], id={"x": 1}))

@@ -145,6 +145,18 @@ _OTHER: dict[str, str] = {
 }
 
 
+# The serving layer (checked in the middleware by serving_role; listed for the table).
+_SERVING: dict[str, str] = {
+    "POST /predict/{model}": "predict", "GET /v2": "predict",
+    "GET /v2/models/{model_name}": "predict", "GET /v2/models/{model_name}/ready": "predict",
+    "POST /v2/models/{model_name}/infer": "predict",
+    "GET /v2/models/{model_name}/versions/{model_version}": "predict",
+    "GET /v2/models/{model_name}/versions/{model_version}/ready": "predict",
+    "POST /v2/models/{model_name}/versions/{model_version}/infer": "predict",
+    "GET /metrics": R,
+}
+
+
 def _build() -> dict[str, str]:
     table: dict[str, str] = {}
     for key, role in _V1.items():
@@ -155,6 +167,7 @@ def _build() -> dict[str, str]:
             method, path = key.split(" ", 1)
             table[f"{method} {prefix}{path}"] = role
     table.update(_OTHER)
+    table.update(_SERVING)
     return table
 
 

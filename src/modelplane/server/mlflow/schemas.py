@@ -15,7 +15,7 @@ class KeyValue(_Body):
     value: str = ""
 
 
-class MetricIn(_Body):
+class MlflowMetricIn(_Body):
     key: str
     value: float
     timestamp: int | None = None
@@ -96,8 +96,8 @@ class DeleteTagIn(RunIdIn):
     key: str
 
 
-class LogBatchIn(RunIdIn):
-    metrics: list[MetricIn] = Field(default_factory=list)
+class MlflowLogBatchIn(RunIdIn):
+    metrics: list[MlflowMetricIn] = Field(default_factory=list)
     params: list[KeyValue] = Field(default_factory=list)
     tags: list[KeyValue] = Field(default_factory=list)
 

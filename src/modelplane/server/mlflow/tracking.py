@@ -35,12 +35,12 @@ from modelplane.server.mlflow.schemas import (
     ExperimentIdIn,
     ExperimentTagIn,
     ExperimentUpdateIn,
-    LogBatchIn,
     LogInputsIn,
     LogMetricIn,
     LogOutputsIn,
     LogParamIn,
-    MetricIn,
+    MlflowLogBatchIn,
+    MlflowMetricIn,
     RunCreateIn,
     RunIdIn,
     RunUpdateIn,
@@ -250,7 +250,7 @@ def delete_tag(body: DeleteTagIn, ctx: ContextDep) -> Json:
 
 
 @router.post("/runs/log-batch")
-def log_batch(body: LogBatchIn, ctx: ContextDep) -> Json:
+def log_batch(body: MlflowLogBatchIn, ctx: ContextDep) -> Json:
     now = utcnow()
     metrics = [(m.key, m.value, m.step, from_ms(m.timestamp) or now)
                for m in _new_points(ctx, body.id, body.metrics)]
@@ -261,7 +261,8 @@ def log_batch(body: LogBatchIn, ctx: ContextDep) -> Json:
     return {}
 
 
-def _new_points(ctx: MlflowContext, run_id: str, metrics: list[MetricIn]) -> list[MetricIn]:
+def _new_points(ctx: MlflowContext, run_id: str, metrics: list[MlflowMetricIn]
+                ) -> list[MlflowMetricIn]:
     """``metrics`` less the points a run already holds that are sent again to link them
     to a logged model (MLflow 3's ``log_model`` does that; MLflow's store keeps a point
     once)."""

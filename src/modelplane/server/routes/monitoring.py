@@ -21,11 +21,11 @@ from modelplane.server.schemas.monitoring import (
     AlertListOut,
     AlertOut,
     DriftOut,
-    HealthOut,
     LabelsCreate,
     LabelsOut,
     LoggedPredictionOut,
     LoggedPredictionsOut,
+    ModelHealthOut,
     PerformanceOut,
     PredictionsCreate,
     PredictionsOut,
@@ -116,10 +116,10 @@ def delete_reference(monitoring: MonitoringDep, model: str, version: VersionQ = 
     return Response(status_code=204)
 
 
-@router.get("/{model}/health", response_model=HealthOut)
+@router.get("/{model}/health", response_model=ModelHealthOut)
 def health(monitoring: MonitoringDep, model: str, window: WindowQ = "1h",
-           version: VersionQ = None) -> HealthOut:
-    return HealthOut(**_finite(monitoring.health(model, window, version).to_dict()))
+           version: VersionQ = None) -> ModelHealthOut:
+    return ModelHealthOut(**_finite(monitoring.health(model, window, version).to_dict()))
 
 
 @router.get("/{model}/drift", response_model=DriftOut)

@@ -2,7 +2,10 @@
 for served models and for deployments (a deployment's name wins over a served model's).
 
 Errors here are ``{"error": "..."}``, as the protocol says: a bad request (including an
-input the model's signature rejects) is 400, an unknown model or version 404, a body over
+input the model's signature rejects: a datatype other than the advertised one or its safe
+widening, a shape or a value out of range, see ``serving.oip``) is 400, an unknown model
+or version 404, a path the server does not implement 404 whatever the method (the model
+repository, model config, statistics), a wrong method on a real path 405, a body over
 the limit 413, a model still loading 503, a model that raises 500 naming the request id.
 """
 
@@ -53,14 +56,16 @@ async def handle(layer: ServingLayer, request: Request, scope: Scope) -> None:
                           else layer.model_target(name))
                 await _infer(layer, request, scope, target, number)
                 return
-            _method(request, _GET)
             if rest not in ([], ["ready"]):
                 raise _no_route(request)
+            _method(request, _GET)
             if table is not None:
                 await _describe_deployment(request, table, number, ready=bool(rest))
             else:
                 await _describe_model(layer, request, name, number, ready=bool(rest))
             return
+        if route not in ([], ["health", "live"], ["health", "ready"]):
+            raise _no_route(request)  # 404 whatever the method: see _no_route
         _method(request, _GET)
         if not route:
             await request.respond(200, _SERVER_METADATA)
@@ -68,10 +73,8 @@ async def handle(layer: ServingLayer, request: Request, scope: Scope) -> None:
             await request.respond(200, b'{"live":true}')
         elif route == ["health", "ready"]:
             ready = layer.runtime.ready
-            await request.respond(200 if ready else 400,
-                                  b'{"ready":true}' if ready else b'{"ready":false}')
-        else:
-            raise _no_route(request)
+            await request.respond(200 if ready else 400, b'{"ready":true}' if ready else
+                                  b'{"ready":false,"error":"models are still loading"}')
     except (Reject, oip.OipError, ModelplaneError) as exc:
         await _error(request, exc, None, [])
 
@@ -93,7 +96,12 @@ async def _error(request: Request, exc: Exception, handle: LoadedVersion | None,
 
 
 def _no_route(request: Request) -> Reject:
-    return Reject(404, f"no such endpoint: {request.method} {request.path}", "not_found")
+    """A path the server does not implement (the model repository, model config,
+    statistics, ...): 404 whatever the method, so a client probing an optional endpoint
+    gets one answer (a 405 would claim the path exists)."""
+    return Reject(404, f"no such endpoint: {request.method} {request.path}; modelplane "
+                  "implements /v2, /v2/health/{live,ready}, /v2/models/NAME[/versions/N]"
+                  "[/ready|/infer]", "not_found")
 
 
 def _method(request: Request, allowed: tuple[str, ...]) -> None:
@@ -171,7 +179,7 @@ async def _infer(layer: ServingLayer, request: Request, scope: Scope,
         req = oip.parse_request(body, _header_length(request))
         entry, handle = target.pick(target.oip_key(scope, req), number)
         oip.check_outputs(req, [s.name for s in handle.output_specs if s is not None])
-        data = oip.model_input(req.inputs, handle.model.signature)
+        data = oip.request_input(req, handle.model.signature)
         result = await run_model(handle, data, request.id)
         payload, length = oip.encode_response(target.name, handle.label,
                                               handle.named_outputs(result), req)

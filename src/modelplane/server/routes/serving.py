@@ -64,8 +64,9 @@ class ServingLayer:
     def __init__(self, app: Any, *, runtime: ModelRuntime, metrics: ServingMetrics,
                  max_bytes: int, client: Client, lifespan: bool = True,
                  deployments: DeploymentRouter | None = None,
-                 alert_interval: float = 0.0) -> None:
+                 alert_interval: float = 0.0, gauges: Any = None) -> None:
         self.app = app
+        self.gauges = gauges  # monitoring gauges, refreshed in a thread while running
         self.client = client
         self.alert_interval = alert_interval
         self._stop_alerts: Any = None
@@ -97,7 +98,7 @@ class ServingLayer:
                 return
             if path == "/metrics":
                 request = Request(scope, receive, send)
-                await self._guard(request, self._metrics(request))
+                await self._guard(request, self._metrics(request, scope))
                 return
             if (self.deployments is not None and scope["method"] != "GET"
                     and path.startswith("/api/v1/deployments")):
@@ -111,7 +112,9 @@ class ServingLayer:
     def model_target(self, name: str) -> ModelTarget:
         target = self._targets.get(name)
         if target is None:
-            target = self._targets[name] = ModelTarget(name, self.runtime, self.metrics)
+            target = ModelTarget(name, self.runtime, self.metrics)
+            if name in self.runtime.models:  # never keep one per unknown name
+                self._targets[name] = target
         return target
 
     async def _changing_deployments(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -154,6 +157,8 @@ class ServingLayer:
                     await self.runtime.start()
                     if self.runtime.models and self.runtime.predlog.enabled:
                         self.runtime.predlog.start()  # the writer process, in the background
+                    if self.gauges is not None:
+                        self.gauges.start()
                     if self.deployments is not None:
                         await self.deployments.start()
                     if self.alert_interval > 0:  # the full server evaluates alert rules
@@ -181,21 +186,28 @@ class ServingLayer:
             self._stop_alerts.set()
         if self._stop_upkeep is not None:
             self._stop_upkeep.set()
+        if self.gauges is not None:
+            self.gauges.stop()
         self.runtime.predlog.flush(5.0)
         if "monitoring" in vars(self.client):  # only if this process used it
             self.client.monitoring.close()
 
     # -- /metrics ----------------------------------------------------------------------
-    async def _metrics(self, request: Request) -> None:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    async def _metrics(self, request: Request, scope: Scope) -> None:
+        """The registry in the format the scraper's ``Accept`` asks for (OpenMetrics or
+        text 0.0.4, chosen by prometheus-client). The monitoring gauges are precomputed
+        (see :func:`_monitoring_gauges`), so this is cheap enough for the event loop."""
+        from prometheus_client.exposition import choose_encoder
 
         if request.method not in ("GET", "HEAD"):
             await predict_routes.envelope(request, 405, "method_not_allowed",
                                           f"method not allowed: {request.method} /metrics",
-                                          None, [(b"allow", b"GET")])
+                                          None, [(b"allow", b"GET, HEAD")])
             return
-        body = generate_latest(self.metrics.registry)
-        await request.respond(200, body, content_type=CONTENT_TYPE_LATEST.encode())
+        accept = ",".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"accept")
+        encoder, content_type = choose_encoder(accept)
+        body = encoder(self.metrics.registry)
+        await request.respond(200, body, content_type=content_type.encode())
 
 
 def install_serving(app: FastAPI, client: Client, serve: list[Any] | None = None, *,
@@ -229,8 +241,9 @@ def install_serving(app: FastAPI, client: Client, serve: list[Any] | None = None
                            poll_seconds=settings.serving_poll_seconds,
                            feature_lookup=feature_lookup_factory(lambda: client.features),
                            predlog=predlog)
-    if specs and settings.prediction_log:
-        _monitoring_gauges(metrics, client, [spec.name for spec in specs])
+    gauges = (_monitoring_gauges(metrics, client, [spec.name for spec in specs],
+                                 settings.metrics_refresh_seconds)
+              if specs and settings.prediction_log else None)
     app.state.serving = runtime
     deployments = None
     if not serving_only:  # the full server also serves every deployment in the database
@@ -242,7 +255,7 @@ def install_serving(app: FastAPI, client: Client, serve: list[Any] | None = None
     app.state.deployments = deployments
     options: dict[str, Any] = {"runtime": runtime, "metrics": metrics, "client": client,
                                "max_bytes": settings.max_request_bytes,
-                               "deployments": deployments,
+                               "deployments": deployments, "gauges": gauges,
                                "alert_interval": 0.0 if serving_only
                                else settings.alert_interval_seconds}
     app.state.serving_layer = options
@@ -250,23 +263,18 @@ def install_serving(app: FastAPI, client: Client, serve: list[Any] | None = None
     return runtime
 
 
-def _monitoring_gauges(metrics: ServingMetrics, client: Client, models: list[str]) -> None:
-    """Drift share, per-column scores, label metrics, latency and error rate of the
-    served models over the last hour, as Prometheus gauges computed at each scrape."""
-    from modelplane.monitoring.report import MonitoringCollector
+def _monitoring_gauges(metrics: ServingMetrics, client: Client, models: list[str],
+                       refresh_seconds: float) -> Any:
+    """Drift share, per-column scores, label metrics, latency and error ratio of the
+    served models over the last hour, as Prometheus gauges computed in a background
+    thread every ``refresh_seconds`` (a scrape copies the last figures: it never builds
+    a report on the event loop). Returns the collector; the layer starts and stops it."""
+    from modelplane.monitoring.prometheus import MonitoringCollector
 
-    class Gauges(MonitoringCollector):
-        def __init__(self) -> None:  # the monitoring service is built on first scrape
-            self.models, self.window = models, "1h"
-
-        def collect(self) -> Any:
-            try:
-                self.service = client.monitoring
-                yield from super().collect()
-            except Exception:  # a scrape never fails because of monitoring
-                log.warning("monitoring gauges unavailable", exc_info=True)
-
-    metrics.registry.register(Gauges())
+    collector = MonitoringCollector(lambda: client.monitoring, models, "1h",
+                                    refresh_seconds=refresh_seconds)
+    metrics.registry.register(collector)
+    return collector
 
 
 def in_front(app: FastAPI) -> ServingLayer:

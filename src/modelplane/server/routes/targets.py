@@ -67,8 +67,10 @@ class ModelTarget:
     def after(self, entry: Entry | None, handle: LoadedVersion | None, status: int,
               seconds: float, data: Any, result: Any, request_id: str,
               raw: bytes | None = None, response: bytes | None = None) -> None:
-        self.metrics.request(self.name, handle.label if handle is not None else "", status,
-                             seconds)
+        if handle is not None or self.name in self.runtime.models:
+            # a name nobody serves is not a label value: any path would make a series
+            self.metrics.request(self.name, handle.label if handle is not None else "",
+                                 status, seconds)
         if handle is not None and (status == 200 or status >= 500):
             self.runtime.predlog.log(self.name, handle.number, request_id, data, result, seconds,
                              error=None if status == 200 else f"HTTP {status}", raw=raw,

@@ -8,9 +8,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "AlertListOut", "AlertOut", "DriftOut", "HealthOut", "LabelIn", "LabelsCreate",
-    "LabelsOut", "PerformanceOut", "PredictionIn", "PredictionsCreate", "PredictionsOut",
-    "ReferenceCreate", "ReferenceListOut", "ReferenceOut", "RuleCreate", "RuleListOut",
+    "AlertListOut",
+    "AlertOut",
+    "DriftOut",
+    "LabelIn",
+    "LabelsCreate",
+    "LabelsOut",
+    "ModelHealthOut",
+    "PerformanceOut",
+    "PredictionIn",
+    "PredictionsCreate",
+    "PredictionsOut",
+    "ReferenceCreate",
+    "ReferenceListOut",
+    "ReferenceOut",
+    "RuleCreate",
+    "RuleListOut",
     "RuleOut",
 ]
 
@@ -131,7 +144,7 @@ class VersionHealthOut(_Out):
     dropped: int
 
 
-class HealthOut(_Out):
+class ModelHealthOut(_Out):
     model: str
     window: str
     overall: VersionHealthOut

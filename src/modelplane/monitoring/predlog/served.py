@@ -1,9 +1,10 @@
 """Served answers: what the serving layer hands to the prediction log, one per request.
 
 A served answer is a plain tuple (the cheapest thing to build on the request path), laid
-out as :data:`FIELDS`. It becomes one :class:`~modelplane.monitoring.log.PredictionRecord`
-per row only off the request path (in the log's writer thread, or in the writer process;
-see ``writer``): :func:`expand` splits the request's data into rows and pairs each with
+out as :data:`FIELDS`. It becomes one
+:class:`~modelplane.monitoring.predlog.records.PredictionRecord` per row only off the
+request path (in the log's writer thread, or in the writer process;
+see ``wire``): :func:`expand` splits the request's data into rows and pairs each with
 its prediction and probabilities. ``data`` may be records, a dict of columns, a DataFrame,
 an array, or the request's raw JSON body (bytes) when the model saw it as sent.
 
@@ -11,7 +12,7 @@ A server's writer process gets answers in a flat binary form (:data:`SERVED`): f
 common request, whose JSON body the model saw as sent and whose answer is JSON too, the
 two bodies go as they are, behind a fixed header (a key naming model, version, deployment
 and variant; the lengths; latency and time), so the request path encodes nothing
-(:meth:`~modelplane.monitoring.proclog.ProcessLogger.log_served`). Any other answer goes
+(:meth:`~modelplane.monitoring.predlog.process.ProcessLogger.log_served`). Any other answer goes
 as the JSON of its tuple under the key :data:`GENERAL`. :func:`unpack` reads them back.
 """
 
@@ -21,14 +22,14 @@ import math
 import struct
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from orjson import loads
 
-from modelplane.monitoring.log import PredictionRecord, jsonable
+from modelplane.monitoring.predlog.records import PredictionRecord, jsonable
 
-__all__ = ["FIELDS", "GENERAL", "SERVED", "answer", "expand", "is_answer", "plain_values",
-           "request_rows", "unpack"]
+__all__ = ["FIELDS", "GENERAL", "SERVED", "ServedBodies", "answer", "expand", "is_answer",
+           "plain_values", "request_rows", "unpack"]
 
 FIELDS = ("model", "version", "request_id", "data", "predictions", "probabilities",
           "latency_s", "error", "deployment", "variant", "time")
@@ -37,6 +38,22 @@ _SIZE = len(FIELDS)
 # key, request id bytes, body bytes, response bytes, latency seconds, epoch seconds
 SERVED = struct.Struct("<HHIIdd")
 GENERAL = 0xFFFF  # the key of an answer sent as the JSON of its tuple (in the body)
+
+
+class ServedBodies(NamedTuple):
+    """An answered request as a thread logger queues it: the request's JSON ``body`` as the
+    model saw it and the answer's JSON ``response``, split into rows off the request path
+    (``rows.LogBatch.add_served``)."""
+
+    model: str
+    version: int
+    deployment: str | None
+    variant: str | None
+    request_id: str
+    body: bytes
+    response: bytes
+    seconds: float
+    time: float
 
 
 def answer(model: str, version: int | None, request_id: str, data: Any, result: Any,

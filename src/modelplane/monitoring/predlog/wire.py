@@ -5,7 +5,7 @@ buckets, the binned drift counts) costs tens of microseconds of Python per row. 
 thread of the serving process it competes for the GIL with the event loop, and at high
 request rates that halves throughput. :class:`ProcessSink` moves it into a child process
 (``python -m modelplane.workers.predlog_writer``): the serving process only appends each
-answer to the logger's bounded buffer (see ``proclog``; a JSON request and its JSON
+answer to the logger's bounded buffer (see ``process``; a JSON request and its JSON
 answer go as they are), and the logger's thread hands each buffer to the child's stdin.
 The child turns it into rows (``rows.LogBatch``), writes them with
 :meth:`MonitoringService.write_rows <modelplane.monitoring.service.MonitoringService.
@@ -104,9 +104,9 @@ def _widen(stream: IO[bytes]) -> None:
 
 
 class ProcessSink:
-    """A :class:`~modelplane.monitoring.log.PredictionSink` writing through a child
-    process (see the module docstring). ``generation`` returns a number that changes
-    whenever a reference profile is set here, so the child forgets its cached ones."""
+    """The writer child's handle: hands a ``ProcessLogger``'s buffers to a child process
+    (see the module docstring). ``generation`` returns a number that changes whenever a
+    reference profile is set here, so the child forgets its cached ones."""
 
     def __init__(self, settings: Any, *, generation: Callable[[], int] | None = None,
                  start_timeout_s: float = 120.0) -> None:

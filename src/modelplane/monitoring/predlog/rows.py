@@ -14,17 +14,43 @@ re-encoded here; its values are parsed only when the drift counts need them
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from modelplane.monitoring.log import PredictionRecord, normalise_record
-from modelplane.monitoring.served import GENERAL, expand, is_answer, request_rows, unpack
+from modelplane.monitoring.predlog.records import PredictionRecord, normalise_record
+from modelplane.monitoring.predlog.served import (
+    GENERAL,
+    ServedBodies,
+    expand,
+    is_answer,
+    request_rows,
+    unpack,
+)
 
-__all__ = ["LOG_COLUMNS", "LogBatch", "log_row"]
+__all__ = ["LOG_COLUMNS", "LogBatch", "LogRow", "log_row"]
 
-LOG_COLUMNS = ("model", "version", "deployment", "variant", "request_id", "row_index", "ts",
-               "inputs", "outputs", "latency_s", "cache_hit", "status", "error")
+
+class LogRow(NamedTuple):
+    """One row of the prediction log as both stores write it (``ts`` in epoch
+    milliseconds; ``inputs`` and ``outputs`` JSON text when written, values when read)."""
+
+    model: str
+    version: int
+    deployment: str | None
+    variant: str | None
+    request_id: str
+    row_index: int
+    ts: int
+    inputs: Any
+    outputs: Any
+    latency_s: float | None
+    cache_hit: bool
+    status: str
+    error: str | None
+
+
+LOG_COLUMNS: tuple[str, ...] = LogRow._fields
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -32,9 +58,9 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, option=_OPTIONS).decode()
 
 
-def log_row(r: PredictionRecord) -> tuple[Any, ...]:
-    """A record's row in :data:`LOG_COLUMNS` order (``ts`` in epoch milliseconds)."""
-    return (r.model, int(r.version or 0), r.deployment, r.variant, r.request_id, r.row_index,
+def log_row(r: PredictionRecord) -> LogRow:
+    """A record's row (``ts`` in epoch milliseconds)."""
+    return LogRow(r.model, int(r.version or 0), r.deployment, r.variant, r.request_id, r.row_index,
             int(r.time * 1000), _json(r.inputs), _json(r.outputs), r.latency_s,
             bool(r.cache_hit), r.status, r.error)
 
@@ -52,12 +78,18 @@ class LogBatch:
     __slots__ = ("_values", "rows")
 
     def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
+        self.rows: list[LogRow] = []
         self._values: list[tuple[Any, Any] | None] = []
 
     def add(self, entry: Any, *, plain: bool = False) -> None:
-        """A served answer (a tuple, see ``served``), a record or a record dict; raises
-        ValueError (or TypeError) for one that cannot be logged, adding nothing."""
+        """A served answer (a tuple, see ``served``), served bodies, a record or a record
+        dict; raises ValueError (or TypeError) for one that cannot be logged, adding
+        nothing."""
+        if type(entry) is ServedBodies:
+            self.add_served(entry.model, entry.version, entry.deployment, entry.variant,
+                            entry.request_id, entry.body, entry.response, entry.seconds,
+                            entry.time)
+            return
         records = expand(entry, plain=plain) if is_answer(entry) else [normalise_record(entry)]
         rows = [log_row(r) for r in records]
         self.rows.extend(rows)
@@ -109,8 +141,8 @@ class LogBatch:
         for i, text in enumerate(inputs):
             outputs = ({"prediction": preds[i]} if probas is None
                        else {"prediction": preds[i], "probabilities": probas[i]})
-            self.rows.append((model, version, deployment, variant, rid, i, ts, text,
-                              dumps(outputs).decode(), latency, False, "ok", None))
+            self.rows.append(LogRow(model, version, deployment, variant, rid, i, ts, text,
+                                    dumps(outputs).decode(), latency, False, "ok", None))
             self._values.append(None)
 
     def values(self, index: int) -> tuple[Any, Any]:
@@ -120,5 +152,5 @@ class LogBatch:
         if kept is not None:
             return kept
         row = self.rows[index]
-        return (None if row[7] is None else orjson.loads(row[7]),
-                None if row[8] is None else orjson.loads(row[8]))
+        return (None if row.inputs is None else orjson.loads(row.inputs),
+                None if row.outputs is None else orjson.loads(row.outputs))

@@ -1,14 +1,13 @@
 """The serving process's side of the prediction log when a writer process writes it.
 
-:class:`ProcessLogger` has the interface of
-:class:`~modelplane.monitoring.log.PredictionLogger` (``log``, ``flush``, ``close``,
-``stats``) but keeps nothing per request: ``log_served`` appends the request's and the
+:class:`ProcessLogger` is a :class:`~modelplane.monitoring.predlog.logger.PredictionLogger`
+that keeps nothing per request: ``log_served`` appends the request's and the
 answer's JSON bodies as they are behind a fixed binary header (see ``served.SERVED``),
 and ``log`` encodes any other answer to JSON at once; both append to one buffer.
 Keeping a thousand answers alive as Python objects until a thread serialised them cost
 the server several percent of its throughput in allocator and cache traffic; a flat
 buffer does not. A thread hands each buffer to the writer process
-(:class:`~modelplane.monitoring.writer.ProcessSink`) with the GIL released while it
+(:class:`~modelplane.monitoring.predlog.wire.ProcessSink`) with the GIL released while it
 waits, and retries with backoff when the writer fails. The buffer is bounded (answers and
 bytes): past the bound an answer is dropped and counted per model and version, never
 blocking the request.
@@ -22,9 +21,10 @@ import time
 from time import time as _now
 from typing import Any
 
-from modelplane.monitoring.log import LoggerStats, _key, wait_for
-from modelplane.monitoring.served import GENERAL, SERVED
-from modelplane.monitoring.writer import ProcessSink, dumps
+from modelplane.monitoring.predlog.logger import LogEntry, LoggerStats, wait_for
+from modelplane.monitoring.predlog.records import record_key
+from modelplane.monitoring.predlog.served import GENERAL, SERVED, ServedBodies
+from modelplane.monitoring.predlog.wire import ProcessSink, dumps
 
 __all__ = ["ProcessLogger"]
 
@@ -91,9 +91,13 @@ class ProcessLogger:
             self._wake.set()
         return True
 
-    def log(self, record: Any) -> bool:
-        """Queue ``record`` (a served answer tuple, or a record dict); False when
-        dropped."""
+    def log(self, record: LogEntry) -> bool:
+        """Queue ``record`` (a served answer tuple, served bodies, or a record or its
+        dict); False when dropped."""
+        if type(record) is ServedBodies:
+            return self.log_served(record.model, record.version, record.request_id,
+                                   record.body, record.response, record.seconds,
+                                   record.deployment, record.variant)
         try:
             data = dumps(record)
         except Exception:  # not encodable: counted as rejected, never raised
@@ -102,7 +106,7 @@ class ProcessLogger:
         with self._lock:
             if (self._closed or self._count >= self._capacity
                     or len(self._buffer) + SERVED.size + len(data) > self._max_bytes):
-                self._drop(_key(record))
+                self._drop(record_key(record))
                 return False
             self._buffer += SERVED.pack(GENERAL, 0, len(data), 0, 0.0, 0.0)
             self._buffer += data
@@ -128,6 +132,12 @@ class ProcessLogger:
             return key
 
     # -- control -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer process in the background (the first batch starts it
+        otherwise); never raises."""
+        threading.Thread(target=self.sink.start, name="modelplane-log-writer-start",
+                         daemon=True).start()
+
     def stats(self) -> LoggerStats:
         return LoggerStats(queued=self._count, accepted=self._logged, written=self._written,
                            dropped=self._dropped, rejected=self._rejected,
