@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from modelplane.auth.service import AuthService
 from modelplane.server.auth.deps import IdentityDep
 from modelplane.server.auth.schemas import (
-    AuditEntryListOut,
     AuditLogEntryOut,
+    AuditLogOut,
     IdentityOut,
     TokenCreate,
     TokenCreatedOut,
@@ -72,10 +72,10 @@ def revoke_token(token_id: str, auth: AuthDep) -> TokenOut:
     return TokenOut.model_validate(auth.revoke_token(token_id))
 
 
-@router.get("/audit", response_model=AuditEntryListOut)
+@router.get("/audit", response_model=AuditLogOut)
 def audit(auth: AuthDep, actor: str | None = None, action: str | None = None,
           target: str | None = None, since: str | None = None,
-          limit: Annotated[int, Query(ge=1, le=100_000)] = 100) -> AuditEntryListOut:
+          limit: Annotated[int, Query(ge=1, le=100_000)] = 100) -> AuditLogOut:
     """The audit log, newest first."""
     entries = auth.audit(actor=actor, action=action, target=target, since=since, limit=limit)
-    return AuditEntryListOut(entries=[AuditLogEntryOut.model_validate(e) for e in entries])
+    return AuditLogOut(entries=[AuditLogEntryOut.model_validate(e) for e in entries])

@@ -7,9 +7,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AuditEntryListOut", "AuditLogEntryOut", "IdentityOut", "TokenCreate",
-           "TokenCreatedOut", "TokenListOut", "TokenOut", "UserCreate", "UserListOut",
-           "UserOut"]
+__all__ = [
+    "AuditLogEntryOut",
+    "AuditLogOut",
+    "IdentityOut",
+    "TokenCreate",
+    "TokenCreatedOut",
+    "TokenListOut",
+    "TokenOut",
+    "UserCreate",
+    "UserListOut",
+    "UserOut",
+]
 
 RoleName = Literal["predict", "reader", "writer", "maintainer", "admin"]
 
@@ -78,7 +87,7 @@ class AuditLogEntryOut(_Out):
     details: dict[str, Any]
 
 
-class AuditEntryListOut(BaseModel):
+class AuditLogOut(BaseModel):
     entries: list[AuditLogEntryOut]
 
 
