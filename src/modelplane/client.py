@@ -24,6 +24,7 @@ from modelplane.core.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
+    from modelplane.auth.service import AuthService
     from modelplane.deployments.service import DeploymentService
     from modelplane.features.service import FeatureStore
     from modelplane.flavors import LoadedModel
@@ -86,6 +87,24 @@ class Client:
         from modelplane.store.db import get_database
 
         return get_database(self.settings.database_url)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Users, tokens and the audit log (embedded: what a server checks tokens with)."""
+        self._embedded_only("auth")
+        from modelplane.auth.service import AuthService
+        from modelplane.auth.sql import SqlAuthStore
+
+        oidc = None
+        if self.settings.oidc_issuer:
+            from modelplane.auth.oidc import OidcVerifier
+
+            oidc = OidcVerifier(self.settings.oidc_issuer,
+                                audience=self.settings.oidc_audience,
+                                jwks_url=self.settings.oidc_jwks_url,
+                                role_claim=self.settings.oidc_role_claim)
+        return AuthService(SqlAuthStore(self.database),
+                           cache_seconds=self.settings.auth_cache_seconds, oidc=oidc)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
@@ -215,8 +234,12 @@ class Client:
             from modelplane.monitoring.parquet import ParquetPredictionStore
 
             predictions = ParquetPredictionStore(in_db, self.artifacts)
+        from modelplane.monitoring.actions import ActionRegistry
+
         service = MonitoringService(predictions, SqlReferenceStore(db), SqlRuleStore(db),
-                                    registry=self.registry, tracking=self.tracking)
+                                    registry=self.registry, tracking=self.tracking,
+                                    actions=ActionRegistry(
+                                        webhook_allow=self.settings.webhook_allow))
         if actions:
             from modelplane.deployments.actions import register_actions
             from modelplane.pipelines.actions import register_pipeline_actions

@@ -62,7 +62,8 @@ def records(n: int, shift: float, version: int = 1) -> list[dict[str, Any]]:
 
 def test_monitoring_over_http(start_server: Callable[..., LiveServer], hook: Hook,
                               tmp_path: Path) -> None:
-    server = start_server()
+    # the test's own receivers listen on loopback, which webhooks refuse unless allowed
+    server = start_server(env={"MODELPLANE_WEBHOOK_ALLOW": "127.0.0.1"})
     rng = np.random.default_rng(0)
     with server.client() as http:
         r = http.get(f"{API}/churn/drift")

@@ -80,6 +80,11 @@ def _register() -> None:
     from modelplane.cli import backup
 
     backup.register(app)
+    from modelplane.cli import auth
+
+    app.add_typer(auth.users_app, name="users")
+    app.add_typer(auth.tokens_app, name="tokens")
+    app.command("audit")(auth.audit)
 
 
 _register()

@@ -22,8 +22,9 @@ import typer
 from modelplane.cli.server import (
     ALLOW_PICKLE_HELP,
     allow_pickle_here,
-    check_bind_address,
     embedded_only,
+    first_admin,
+    secure_bind,
 )
 
 if TYPE_CHECKING:
@@ -117,13 +118,16 @@ def serve(
         help="A FeatureService whose online features /predict adds to each request's "
              "entity keys (serve-time features).")] = None,
     insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Allow a non-loopback address without auth.")] = False,
+        "--insecure", help="Serve a non-loopback address WITHOUT auth (warns each start).")
+    ] = False,
+    auth: Annotated[bool, typer.Option("--auth", help="Check tokens on loopback too "
+                                       "(always on beyond loopback).")] = False,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help=ALLOW_PICKLE_HELP)] = False,
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, /predict/{model}, /metrics."""
-    check_bind_address(host, insecure)
     embedded_only()  # a server is where remote clients point; it is never remote itself
+    auth_on = secure_bind(host, insecure, auth)
     allow_pickle_here(allow_pickle)
     from modelplane.client import Client
     from modelplane.serving.runtime import ServeSpec
@@ -133,6 +137,8 @@ def serve(
                        autocast=autocast, feature_service=feature_service) for uri in uris]
     client = Client()
     client.database.ensure_schema()
+    if auth_on:
+        first_admin()
     if feature_service is not None:  # an unknown service fails here, naming close ones
         client.features.get_feature_service(feature_service)
     for spec in specs:  # fail here, on one line, rather than inside a worker

@@ -9,19 +9,52 @@ from typing import Annotated
 
 import typer
 
-from modelplane.core.errors import PermissionDeniedError
-
-__all__ = ["allow_pickle_here", "check_bind_address", "server"]
+__all__ = ["allow_pickle_here", "first_admin", "secure_bind", "server"]
 
 
-def check_bind_address(host: str, insecure: bool) -> None:
-    """Refuse a non-loopback address until authentication exists, unless ``insecure``."""
-    if insecure or _is_loopback(host):
+INSECURE_WARNING = (
+    "WARNING: --insecure: this server at {host} answers anyone who can reach it, with no "
+    "token: they can read, change and delete everything. Use it only on a network you "
+    "trust completely; without --insecure, auth is on for any non-loopback address.")
+
+
+def secure_bind(host: str, insecure: bool, auth: bool) -> bool:
+    """Whether the server checks tokens: always beyond loopback unless ``insecure`` (which
+    warns on every start), and on loopback when asked (``--auth``). With auth on, this
+    process and its workers see ``MODELPLANE_AUTH=true``, and the first start prints the
+    first admin token once."""
+    if insecure:
+        typer.echo(INSECURE_WARNING.format(host=host), err=True)
+    enabled = auth or (not insecure and not _is_loopback(host))
+    if enabled:
+        from modelplane.core.config import reset_settings
+
+        os.environ["MODELPLANE_AUTH"] = "true"
+        reset_settings()
+    return enabled
+
+
+def first_admin() -> None:
+    """No user yet: create ``admin`` and print its token, this once (never a default
+    password; later admins come from ``modelplane users create --admin``)."""
+    from modelplane.client import Client
+
+    auth = Client(remote=False).auth
+    if auth.has_users():
         return
-    raise PermissionDeniedError(
-        f"refusing to bind to {host}: modelplane has no authentication yet, so a non-loopback "
-        "address would expose the API to the network; bind to 127.0.0.1 or pass --insecure"
-    )
+    from modelplane.core.errors import AlreadyExistsError
+
+    try:
+        auth.create_user("admin", "admin")
+    except AlreadyExistsError:  # another process created it first
+        return
+    record, text = auth.create_token("admin", "first-start")
+    auth.record([{"actor": "server", "source": socket.gethostname(), "action": "user.create",
+                  "target": "admin", "status": 0, "details": {"first_start": True}}])
+    typer.echo(f"auth is on and there were no users: created user 'admin'. Its token, shown "
+               f"this once (token id {record.id}):\n{text}\nSend it as MODELPLANE_TOKEN or "
+               "'Authorization: Bearer'; create more with `modelplane users create`.",
+               err=True)
 
 
 def _is_loopback(host: str) -> bool:
@@ -64,22 +97,27 @@ def server(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow a non-loopback address without auth.")
+        bool, typer.Option("--insecure", help="Serve a non-loopback address WITHOUT auth "
+                           "(warns on every start).")
     ] = False,
+    auth: Annotated[bool, typer.Option("--auth", help="Check tokens on loopback too "
+                                       "(always on beyond loopback).")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     serve: Annotated[list[str] | None, typer.Option(
         "--serve", metavar="MODEL_URI", help="Also serve this model (repeat).")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help=ALLOW_PICKLE_HELP)] = False,
 ) -> None:
     """Run the modelplane server: REST API, UI, /metrics and model serving."""
-    check_bind_address(host, insecure)
     embedded_only()  # a server is where remote clients point; it is never remote itself
+    auth_on = secure_bind(host, insecure, auth)
     allow_pickle_here(allow_pickle)
     import uvicorn
 
     from modelplane.store.db import get_database
 
     get_database().ensure_schema()  # fail here, on one line, not inside a worker
+    if auth_on:
+        first_admin()
     if serve:
         from modelplane.cli.serve import run_app
 

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     run_heartbeat_seconds: float = 10.0  # an ActiveRun says it is alive this often
     run_stale_seconds: float = 120.0  # a running run silent this long is marked failed
     artifact_tmp_max_age_seconds: float = 3600.0  # partial uploads untouched this long go
+    token: str | None = None  # the bearer token a remote client sends (MODELPLANE_TOKEN)
+    auth: bool = False  # a server checks tokens (always on beyond loopback; see cli/server)
+    auth_cache_seconds: float = 10.0  # a checked token is trusted this long per replica
+    webhook_allow: str = ""  # hosts alert webhooks may call: "hooks.slack.com,*.corp,10.0.0.0/8"
+    oidc_issuer: str = ""  # accept this identity provider's JWTs too (auth/oidc.py)
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""  # default: <issuer>/.well-known/jwks.json
+    oidc_role_claim: str = "modelplane_role"
 
     @field_validator("home", mode="after")
     @classmethod
@@ -114,7 +122,7 @@ class Settings(BaseSettings):
     @field_validator("alert_interval_seconds", "serving_poll_seconds", "deployment_poll_seconds",
                      "metrics_refresh_seconds",
                      "run_heartbeat_seconds", "run_stale_seconds",
-                     "artifact_tmp_max_age_seconds", mode="after")
+                     "artifact_tmp_max_age_seconds", "auth_cache_seconds", mode="after")
     @classmethod
     def _check_poll(cls, value: float) -> float:
         if not value > 0:

@@ -23,6 +23,7 @@ from modelplane.core.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from modelplane.monitoring.alerts import Alert, Rule
+    from modelplane.monitoring.webhooks import WebhookGuard
 
 __all__ = ["ActionContext", "ActionHandler", "ActionRegistry", "ActionValidator"]
 
@@ -53,10 +54,15 @@ class _Action:
 class ActionRegistry:
     """The actions one monitoring service can run, by name (``webhook`` built in)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, webhook_allow: str = "") -> None:
+        """``webhook_allow``: where webhooks may go (see :mod:`.webhooks`)."""
+        from modelplane.monitoring.webhooks import WebhookGuard
+
         self._actions: dict[str, _Action] = {}
         self._lock = threading.Lock()
-        self.register("webhook", _webhook, validate=_validate_webhook)
+        guard = WebhookGuard.parse(webhook_allow)
+        self.register("webhook", lambda ctx: _webhook(ctx, guard),
+                      validate=lambda params: _validate_webhook(params, guard))
 
     def register(self, name: str, handler: ActionHandler, *,
                  validate: ActionValidator | None = None, replace: bool = False) -> None:
@@ -131,11 +137,15 @@ class WebhookError(Exception):
         self.outcome = outcome
 
 
-def _validate_webhook(params: dict[str, Any]) -> None:
+def _validate_webhook(params: dict[str, Any], guard: WebhookGuard) -> None:
+    from modelplane.monitoring.webhooks import check_headers
+
     url = params.get("url")
     if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
         raise InvalidArgumentError("webhook: url must be an http:// or https:// URL",
                                    details={"field": "url"})
+    guard.check(url)
+    check_headers(params.get("headers"))
     for key in ("retries", "timeout_s", "backoff_s"):
         value = params.get(key)
         if value is not None and (not isinstance(value, int | float) or value < 0):
@@ -143,21 +153,30 @@ def _validate_webhook(params: dict[str, Any]) -> None:
                                        details={"field": key})
 
 
-def _webhook(ctx: ActionContext) -> dict[str, Any]:
+def _webhook(ctx: ActionContext, guard: WebhookGuard) -> dict[str, Any]:
+    """POST the alert; redirects are not followed, the answer's body is not read, and
+    the host is checked again (its addresses may have changed since the rule)."""
     import httpx
 
+    from modelplane.monitoring.webhooks import resolve_headers
+
     p = ctx.params
+    guard.check(p["url"])
     retries = int(p.get("retries", 3))
     backoff = float(p.get("backoff_s", 1.0))
     payload = {"alert": ctx.alert.to_dict(), "rule": ctx.rule.to_dict()}
     body = _json_bytes(payload)
-    headers = {"content-type": "application/json", **dict(p.get("headers") or {})}
+    headers = {"content-type": "application/json", **resolve_headers(p.get("headers"))}
     attempts, last = 0, ""
-    with httpx.Client(timeout=float(p.get("timeout_s", 5.0))) as client:
+    timeout = min(float(p.get("timeout_s", 5.0)), 30.0)
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         for attempt in range(retries + 1):
             attempts = attempt + 1
             try:
-                response = client.post(p["url"], content=body, headers=headers)
+                request = client.build_request("POST", p["url"], content=body,
+                                               headers=headers)
+                response = client.send(request, stream=True)  # the body is never read
+                response.close()
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from modelplane.__about__ import __version__
 from modelplane.core.config import Settings, get_settings
+from modelplane.server.auth.deps import authorize
 from modelplane.server.errors import install_error_handlers
 from modelplane.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
 
@@ -21,14 +22,17 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None, *, serve: list[Any] | None = None,
-               serving_only: bool = False, serving: dict[str, Any] | None = None) -> FastAPI:
+               serving_only: bool = False, serving: dict[str, Any] | None = None,
+               auth: bool | None = None) -> FastAPI:
     """Build the modelplane server application for ``settings`` (default: configured).
 
     The app builds one :class:`~modelplane.client.Client` (embedded, whatever the
     settings say: a server is where remote clients point) and every route and the serving
     layer use its services. ``serve``: model URIs (or ``ServeSpec``) for the serving
     routes, with ``serving`` defaults; ``serving_only``: a serving replica, with only the
-    serving routes, health and ``/metrics`` (no catalogue routes, no UI)."""
+    serving routes, health and ``/metrics`` (no catalogue routes, no UI). ``auth``: check
+    tokens and roles on every route (default: ``settings.auth``; ``modelplane server``
+    turns it on for any non-loopback address); writes are audited either way."""
     settings = settings or get_settings()
     if settings.server_url:  # the server is where remote clients point: never remote itself
         if settings is get_settings():
@@ -41,6 +45,7 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
         version=__version__,
         description="Tracking, registry, features, pipelines, serving and monitoring.",
         openapi_url="/openapi.json",
+        dependencies=[Depends(authorize)],  # the role of every route (server/auth/policy.py)
     )
     app.state.settings = settings
     from modelplane.client import Client
@@ -63,10 +68,14 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
     from modelplane.server.openapi import install_openapi
 
     install_openapi(app)  # errors as sent, and the serving routes described
+    from modelplane.server.auth import install_auth
+
+    install_auth(app, client.auth, enabled=settings.auth if auth is None else auth)
     return app
 
 
 def _include_catalogue(app: FastAPI) -> None:
+    from modelplane.server.auth import routes as auth_routes
     from modelplane.server.routes import (
         artifacts,
         deployments,
@@ -79,7 +88,7 @@ def _include_catalogue(app: FastAPI) -> None:
     from modelplane.server.ui import install_ui
 
     for module in (registry, tracking, features, monitoring, pipelines, deployments,
-                   artifacts):
+                   artifacts, auth_routes):
         app.include_router(module.router, prefix=API_PREFIX)
     from modelplane.server.mlflow import router as mlflow_router
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from modelplane.store import (
     tables,
+    tables_auth,
     tables_deployments,
     tables_features,
     tables_logged_models,
@@ -18,7 +19,8 @@ from modelplane.store import (
 from modelplane.store.tables import metadata
 
 __all__ = [
-    "metadata", "tables", "tables_deployments", "tables_features", "tables_logged_models",
+    "metadata", "tables", "tables_auth", "tables_deployments", "tables_features",
+    "tables_logged_models",
     "tables_monitoring",
     "tables_pipelines",
 ]

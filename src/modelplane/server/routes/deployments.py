@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from modelplane.core.errors import ModelplaneError
+from modelplane.server.auth.deps import IdentityDep, actor_of
 from modelplane.server.deps import DeploymentsDep
 from modelplane.server.schemas.deployments import (
     AbortCreate,
@@ -47,10 +48,12 @@ def _out(service: Any, d: Any) -> DeploymentOut:
 
 
 @router.post(PREFIX, response_model=DeploymentOut, status_code=201)
-def create(service: DeploymentsDep, body: DeploymentCreate) -> DeploymentOut:
+def create(identity: IdentityDep,
+           service: DeploymentsDep, body: DeploymentCreate) -> DeploymentOut:
+    actor = actor_of(identity, body.actor)
     return _out(service, service.create(body.name, body.model, body.routes,
                                         shadows=body.shadows, key_field=body.key_field,
-                                        description=body.description, actor=body.actor))
+                                        description=body.description, actor=actor))
 
 
 @router.get(PREFIX, response_model=DeploymentListOut)
@@ -70,44 +73,55 @@ def delete(service: DeploymentsDep, name: str) -> Response:
 
 
 @router.put(PREFIX + "/{name}/traffic", response_model=DeploymentOut)
-def set_traffic(service: DeploymentsDep, name: str, body: TrafficUpdate) -> DeploymentOut:
+def set_traffic(identity: IdentityDep,
+                service: DeploymentsDep, name: str, body: TrafficUpdate) -> DeploymentOut:
+    actor = actor_of(identity, body.actor)
     return _out(service, service.set_traffic(name, body.routes, shadows=body.shadows,
-                                             key_field=body.key_field, actor=body.actor,
+                                             key_field=body.key_field, actor=actor,
                                              reason=body.reason))
 
 
 @router.post(PREFIX + "/{name}/canary", response_model=DeploymentOut, status_code=201)
-def start_canary(service: DeploymentsDep, name: str, body: CanaryCreate) -> DeploymentOut:
+def start_canary(identity: IdentityDep,
+                 service: DeploymentsDep, name: str, body: CanaryCreate) -> DeploymentOut:
+    actor = actor_of(identity, body.actor)
     return _out(service, service.start_canary(
         name, body.version, baseline=body.baseline, steps=body.steps, hold=body.hold,
         hold_requests=body.hold_requests, min_requests=body.min_requests, gates=body.gates,
-        variant=body.variant, promote_stage=body.promote_stage, actor=body.actor))
+        variant=body.variant, promote_stage=body.promote_stage, actor=actor))
 
 
 @router.post(PREFIX + "/{name}/promote", response_model=DeploymentOut)
-def promote(service: DeploymentsDep, name: str, body: PromoteCreate) -> DeploymentOut:
-    return _out(service, service.promote(name, body.variant, actor=body.actor,
+def promote(identity: IdentityDep,
+            service: DeploymentsDep, name: str, body: PromoteCreate) -> DeploymentOut:
+    return _out(service, service.promote(name, body.variant, actor=actor_of(identity, body.actor),
                                          reason=body.reason))
 
 
 @router.post(PREFIX + "/{name}/abort", response_model=DeploymentOut)
-def abort(service: DeploymentsDep, name: str, body: AbortCreate) -> DeploymentOut:
-    return _out(service, service.abort(name, reason=body.reason, actor=body.actor))
+def abort(identity: IdentityDep,
+          service: DeploymentsDep, name: str, body: AbortCreate) -> DeploymentOut:
+    actor = actor_of(identity, body.actor)
+    return _out(service, service.abort(name, reason=body.reason, actor=actor))
 
 
 @router.post(PREFIX + "/{name}/switch", response_model=DeploymentOut)
-def switch(service: DeploymentsDep, name: str, body: SwitchCreate) -> DeploymentOut:
+def switch(identity: IdentityDep,
+           service: DeploymentsDep, name: str, body: SwitchCreate) -> DeploymentOut:
     if body.to is None:
         from modelplane.core.errors import InvalidArgumentError
 
         raise InvalidArgumentError("to: name the variant (or version) to switch to",
                                    details={"field": "to"})
-    return _out(service, service.switch(name, body.to, actor=body.actor, reason=body.reason))
+    actor = actor_of(identity, body.actor)
+    return _out(service, service.switch(name, body.to, actor=actor, reason=body.reason))
 
 
 @router.post(PREFIX + "/{name}/switch-back", response_model=DeploymentOut)
-def switch_back(service: DeploymentsDep, name: str, body: AbortCreate) -> DeploymentOut:
-    return _out(service, service.switch_back(name, actor=body.actor, reason=body.reason))
+def switch_back(identity: IdentityDep,
+                service: DeploymentsDep, name: str, body: AbortCreate) -> DeploymentOut:
+    actor = actor_of(identity, body.actor)
+    return _out(service, service.switch_back(name, actor=actor, reason=body.reason))
 
 
 @router.post(PREFIX + "/{name}/tick", response_model=TickOut)

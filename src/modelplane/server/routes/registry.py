@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from modelplane.server.auth.deps import IdentityDep, actor_of
 from modelplane.server.deps import RegistryDep, VersionPath, VersionQuery
 from modelplane.server.schemas.registry import (
     AliasOut,
@@ -80,8 +81,9 @@ def update_model(registry: RegistryDep, name: str,
 
 @router.delete("/models/{name}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response)
-def delete_model(registry: RegistryDep, name: str, actor: Actor = "") -> Response:
-    registry.delete_model(name, actor=actor)
+def delete_model(identity: IdentityDep,
+                 registry: RegistryDep, name: str, actor: Actor = "") -> Response:
+    registry.delete_model(name, actor=actor_of(identity, actor))
     return Response(status_code=204)
 
 
@@ -134,10 +136,11 @@ def update_version(registry: RegistryDep, name: str, version: VersionPath,
 
 @router.delete("/models/{name}/versions/{version}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response)
-def delete_version(registry: RegistryDep, name: str, version: VersionPath, force: bool = False,
+def delete_version(identity: IdentityDep,
+                   registry: RegistryDep, name: str, version: VersionPath, force: bool = False,
                    actor: Actor = "") -> Response:
     """Delete a version (``force=true`` for one in production) and its unshared artifacts."""
-    registry.delete_version(name, version, force=force, actor=actor)
+    registry.delete_version(name, version, force=force, actor=actor_of(identity, actor))
     return Response(status_code=204)
 
 
@@ -169,21 +172,25 @@ def search_versions(registry: RegistryDep, filter: str = "", order_by: str | Non
 
 
 @router.post("/models/{name}/versions/{version}/stage", response_model=ModelVersionOut)
-def set_stage(registry: RegistryDep, name: str, version: VersionPath,
+def set_stage(identity: IdentityDep,
+              registry: RegistryDep, name: str, version: VersionPath,
               body: StageUpdate) -> ModelVersionOut:
-    return _version_out(registry.set_stage(name, version, body.stage, actor=body.actor,
+    actor = actor_of(identity, body.actor)
+    return _version_out(registry.set_stage(name, version, body.stage, actor=actor,
                                            reason=body.reason))
 
 
 @router.post("/models/{name}/rollback", response_model=ModelVersionOut)
-def rollback(registry: RegistryDep, name: str, body: RollbackCreate) -> ModelVersionOut:
-    return _version_out(registry.rollback(name, body.stage, actor=body.actor,
+def rollback(identity: IdentityDep,
+             registry: RegistryDep, name: str, body: RollbackCreate) -> ModelVersionOut:
+    return _version_out(registry.rollback(name, body.stage, actor=actor_of(identity, body.actor),
                                           reason=body.reason))
 
 
 @router.put("/models/{name}/aliases/{alias}", response_model=AliasOut)
-def set_alias(registry: RegistryDep, name: str, alias: str, body: AliasUpdate) -> AliasOut:
-    registry.set_alias(name, alias, body.version, actor=body.actor)
+def set_alias(identity: IdentityDep,
+              registry: RegistryDep, name: str, alias: str, body: AliasUpdate) -> AliasOut:
+    registry.set_alias(name, alias, body.version, actor=actor_of(identity, body.actor))
     return AliasOut(name=name, alias=alias, version=body.version)
 
 
@@ -194,8 +201,9 @@ def get_by_alias(registry: RegistryDep, name: str, alias: str) -> ModelVersionOu
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response)
-def delete_alias(registry: RegistryDep, name: str, alias: str, actor: Actor = "") -> Response:
-    registry.delete_alias(name, alias, actor=actor)
+def delete_alias(identity: IdentityDep,
+                 registry: RegistryDep, name: str, alias: str, actor: Actor = "") -> Response:
+    registry.delete_alias(name, alias, actor=actor_of(identity, actor))
     return Response(status_code=204)
 
 

@@ -27,10 +27,10 @@ def install_ui(app: FastAPI) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.staticfiles import StaticFiles
 
-    from modelplane.server.ui import artifacts, catalog, operations, registry, tracking
+    from modelplane.server.ui import artifacts, catalog, operations, registry, session, tracking
     from modelplane.server.ui.render import HERE
 
-    for module in (artifacts, tracking, registry, operations, catalog):
+    for module in (session, artifacts, tracking, registry, operations, catalog):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     json_handler = app.exception_handlers[StarletteHTTPException]

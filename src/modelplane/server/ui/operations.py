@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
@@ -19,6 +19,7 @@ from modelplane.server.deps import ClientDep, DeploymentsDep, MonitoringDep
 from modelplane.server.ui.activity import deployment_charts, monitoring_charts
 from modelplane.server.ui.charts import Bar, bar_chart
 from modelplane.server.ui.render import UIRoute, page
+from modelplane.server.ui.session import ui_session
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False,
                    default_response_class=HTMLResponse)
@@ -51,14 +52,16 @@ def deployments(service: DeploymentsDep) -> HTMLResponse:
 
 
 @router.get("/deployments/{name}")
-def deployment(name: str, service: DeploymentsDep, window: str = "1h") -> HTMLResponse:
+def deployment(request: Request, name: str, service: DeploymentsDep, window: str = "1h",
+               error: str = "", notice: str = "") -> HTMLResponse:
     d = service.get(name)
     stats = {k: v.to_dict() for k, v in service.stats(name, STATS_WINDOW).items()}
     events = list(reversed(service.events(name, limit=EVENTS)))
     charts = deployment_charts(*service.stats_over_time(name, window))
     return page("deployment.html", "deployments", d=d, versions=_versions(service, d),
                 stats=stats, stats_window=STATS_WINDOW, events=events, event_limit=EVENTS,
-                charts=charts, window=window, windows=ACTIVITY_WINDOWS)
+                charts=charts, window=window, windows=ACTIVITY_WINDOWS, action_error=error,
+                notice=notice, **ui_session(request))
 
 
 # -- monitoring ---------------------------------------------------------------------------

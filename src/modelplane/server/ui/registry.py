@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from modelplane.core.errors import InvalidArgumentError, ModelplaneError
 from modelplane.registry.entities import Page, RegisteredModel
 from modelplane.server.deps import ClientDep, RegistryDep
 from modelplane.server.ui.render import UIRoute, page, pager
+from modelplane.server.ui.session import ui_session
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False,
                    default_response_class=HTMLResponse)
 
 PAGE = 100
 HISTORY = 500
+STAGES = ("development", "staging", "production", "archived")
 
 
 @router.get("/models")
@@ -41,8 +43,9 @@ def models(registry: RegistryDep, filter: str = "", page_token: str | None = Non
 
 
 @router.get("/models/{name}")
-def model(name: str, client: ClientDep, page_token: str | None = None,
-          prev: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+def model(request: Request, name: str, client: ClientDep, page_token: str | None = None,
+          prev: Annotated[list[str] | None, Query()] = None, error: str = "",
+          notice: str = "") -> HTMLResponse:
     registry = client.registry
     found = registry.get_model(name)
     versions = registry.list_versions(name, max_results=PAGE, page_token=page_token or None)
@@ -57,4 +60,5 @@ def model(name: str, client: ClientDep, page_token: str | None = None,
                 runs[v.run_id] = v.run_id[-8:]
     return page("model.html", "models", model=found, versions=versions.items, runs=runs,
                 history=history, history_limit=HISTORY, deployments=deployments,
-                pages=pager({}, page_token, versions.next_page_token, list(prev or [])))
+                pages=pager({}, page_token, versions.next_page_token, list(prev or [])),
+                action_error=error, notice=notice, stages=STAGES, **ui_session(request))
