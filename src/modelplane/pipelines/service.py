@@ -118,7 +118,7 @@ class PipelineService:
 
                 check_torchrun(node.name)
             if isinstance(node.step.distributed, Ray) or node.step.executor == "ray":
-                from modelplane.pipelines.executors.ray import require_ray
+                from modelplane.cluster import require_ray
 
                 require_ray(f"step {node.name!r}")
         return graph

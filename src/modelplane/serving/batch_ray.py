@@ -66,8 +66,7 @@ def predict_files_ray(uri: str, inputs: list[str], output_dir: str | os.PathLike
     """Predict every file of ``inputs`` with ``uri`` on the Ray cluster at ``address``
     into ``output_dir`` (one Parquet file per input, named after it). ``workers``: model
     actors (default: as many as the cluster has CPUs, at most one per file)."""
-    from modelplane.pipelines.executors.ray import connect
-    from modelplane.workers.ray_tasks import BatchPredictor
+    from modelplane.cluster import connect, worker_entry
 
     if chunk_rows < 1:
         raise InvalidArgumentError("chunk_rows must be >= 1", details={"field": "chunk_rows"})
@@ -83,7 +82,7 @@ def predict_files_ray(uri: str, inputs: list[str], output_dir: str | os.PathLike
     target = Path(output_dir)
     target.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    cls = ray.remote(BatchPredictor).options(num_cpus=num_cpus, max_restarts=0)
+    cls = ray.remote(worker_entry("BatchPredictor")).options(num_cpus=num_cpus, max_restarts=0)
     actors = [cls.remote(settings, uri, format) for _ in range(count)]
     try:
         pool = ActorPool(actors)

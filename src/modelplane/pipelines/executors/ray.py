@@ -21,15 +21,14 @@ step's prints reach the driver's terminal through Ray's log forwarding.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import pickle
-import socket
 import threading
 import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from modelplane.core.errors import InvalidArgumentError, StorageUnavailableError
+from modelplane.cluster import connect, require_ray, worker_entry
+from modelplane.core.errors import InvalidArgumentError
 from modelplane.pipelines.executors.base import StepResult, StepTask
 
 if TYPE_CHECKING:
@@ -38,55 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["RayExecutor", "connect", "ray_options", "require_ray"]
 
 _GRACE_S = 10.0
-INSTALL_HINT = "install it with pip install 'modelplane[ray]'"
-
-
-def require_ray(what: str = "the Ray executor") -> Any:
-    """The ``ray`` module, or a clear error saying how to install it."""
-    if importlib.util.find_spec("ray") is None:
-        raise InvalidArgumentError(f"{what} needs Ray, which is not installed; {INSTALL_HINT}",
-                                   details={"field": "executor"})
-    import ray
-
-    return ray
-
-
-def connect(address: str | None = None) -> Any:
-    """Connect this process to the Ray cluster at ``address`` (``HOST:PORT`` of the head's
-    GCS, ``ray://HOST:10001`` through Ray Client, or ``auto``/None: ``RAY_ADDRESS`` or the
-    cluster started on this machine) once; later calls reuse the connection."""
-    ray = require_ray()
-    target = (address or "").strip() or None
-    if target not in (None, "auto"):
-        _check_reachable(target)
-    if ray.is_initialized():
-        return ray
-    import logging
-
-    try:
-        ray.init(address=target or "auto", log_to_driver=True, logging_level=logging.WARNING,
-                 configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        where = target or "auto (RAY_ADDRESS or a cluster started on this machine)"
-        raise StorageUnavailableError(
-            f"no Ray cluster at {where}: {str(exc).splitlines()[0] if str(exc) else exc!r}; "
-            "start one with `ray start --head` or pass --ray-address",
-            details={"field": "ray_address"}) from None
-    return ray
-
-
-def _check_reachable(address: str) -> None:
-    hostport = address.removeprefix("ray://").rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise InvalidArgumentError(f"Ray address {address!r}: expected HOST:PORT, "
-                                   "ray://HOST:PORT or auto", details={"field": "ray_address"})
-    try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
-    except OSError as exc:
-        raise StorageUnavailableError(f"no Ray cluster at {address}: {exc.strerror or exc}",
-                                      details={"field": "ray_address"}) from None
 
 
 def ray_options(step: Step, runtime_env: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -145,9 +95,7 @@ class RayExecutor:
 
         ray = self._ray = self._ray or connect(self.address)
         if self._remote is None:
-            from modelplane.workers.ray_tasks import run_step
-
-            self._remote = ray.remote(run_step)
+            self._remote = ray.remote(worker_entry("run_step"))
         future: Future[StepResult] = Future()
         timeout = task.step.timeout
         ref = self._remote.options(**ray_options(task.step, self.runtime_env)).remote(

@@ -48,7 +48,8 @@ class RayTrainLauncher:
         return future
 
     def launch(self, task: StepTask) -> StepResult:
-        from modelplane.pipelines.executors.ray import _first_line, connect
+        from modelplane.cluster import connect
+        from modelplane.pipelines.executors.ray import _first_line
         from modelplane.pipelines.executors.subprocess import encode
 
         ray = connect(self.address)
@@ -82,9 +83,9 @@ class RayTrainLauncher:
     def _actors(ray: Any, group: Any, spec: Ray, task: StepTask) -> list[Any]:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        from modelplane.workers.ray_tasks import RankWorker
+        from modelplane.cluster import worker_entry
 
-        cls = ray.remote(RankWorker)
+        cls = ray.remote(worker_entry("RankWorker"))
         env = {"OMP_NUM_THREADS": str(spec.threads_per_worker),
                "MKL_NUM_THREADS": str(spec.threads_per_worker)}
         return [cls.options(
