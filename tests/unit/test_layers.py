@@ -10,7 +10,8 @@ are those of ``docs/architecture.md``::
     serving/ monitoring/ pipelines/ deployments/   runtime capabilities
     migrate_mlflow/                            (importing history from MLflow)
     registry/ tracking/ features/ ops/ auth/   the catalogue (and backups of it), identities
-    store/ artifacts/ flavors/ data/           storage, model formats, shared data helpers
+    store/ artifacts/ flavors/ data/ cluster/  storage, model formats, shared data helpers,
+                                               the Ray cluster connection
     core/                                      settings, errors, ids, time
 
 A package may import the floors below its own. Sideways imports between packages of one
@@ -31,7 +32,7 @@ ROOT = Path(modelplane.__file__).resolve().parent
 
 FLOORS: dict[str, int] = {
     "__about__": 0, "core": 0,
-    "store": 1, "artifacts": 1, "flavors": 1, "data": 1,
+    "store": 1, "artifacts": 1, "flavors": 1, "data": 1, "cluster": 1,
     "registry": 2, "tracking": 2, "features": 2, "ops": 2, "auth": 2,
     "serving": 3, "monitoring": 3, "pipelines": 3, "deployments": 3, "migrate_mlflow": 3,
     "remote": 4,

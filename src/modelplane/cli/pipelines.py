@@ -34,7 +34,20 @@ ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="A pipeline parameter as key=value (repeatable).")]
 ExecutorOpt = Annotated[str, typer.Option(
     "--executor", "-x", help="local (in-process), subprocess or subprocess:N (a pool of N "
-    "workers running independent steps in parallel).")]
+    "workers running independent steps in parallel), or ray (each step a Ray task on the "
+    "cluster at --ray-address).")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="With --executor ray: the cluster, HOST:PORT (the head's GCS), "
+    "ray://HOST:10001 (Ray Client) or auto (RAY_ADDRESS, or the cluster on this machine).")]
+
+
+def _with_address(executor: str, ray_address: str | None) -> str:
+    if ray_address is None:
+        return executor
+    if executor != "ray":
+        raise typer.BadParameter("--ray-address needs --executor ray",
+                                 param_hint="--ray-address")
+    return f"ray:{ray_address}"
 RunArg = Annotated[str, typer.Argument(
     help="The pipeline run: its id, a unique start of it, the short id printed (its last 8 "
          "characters), or a pipeline name (its newest run).")]
@@ -193,6 +206,7 @@ def run(
     pipeline: Annotated[str, typer.Argument(help="module:pipeline or path/file.py:pipeline")],
     param: ParamOpt = None,
     executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
     explain_cache: Annotated[bool, typer.Option(
         "--explain-cache", help="Say why each step hit or missed the cache.")] = False,
     as_json: JsonOpt = False,
@@ -206,7 +220,8 @@ def run(
     params = parse_params(param, loaded.parameters)
     console = Console(stderr=as_json)
     with _Live(console, explain_cache) as live:
-        result = _service().run(loaded, params, executor=executor, on_event=live)
+        result = _service().run(loaded, params, executor=_with_address(executor, ray_address),
+                                on_event=live)
     _finish(result, as_json, explain_cache, console)
 
 
@@ -214,6 +229,7 @@ def run(
 def resume(
     run_id: RunArg,
     executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rerun a run's failed and unfinished steps, reusing the ones that succeeded."""
@@ -223,7 +239,8 @@ def resume(
     run_id = service.resolve_run_id(run_id)
     console = Console(stderr=as_json)
     with _Live(console, True) as live:
-        result = service.resume(run_id, executor=executor, on_event=live)
+        result = service.resume(run_id, executor=_with_address(executor, ray_address),
+                                on_event=live)
     _finish(result, as_json, False, console)
 
 

@@ -153,9 +153,11 @@ def serve(
 
 def predict(
     uri: Annotated[str, typer.Argument(metavar="MODEL_URI", help="The model to run.")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="The rows: Parquet (.parquet), "
-                                        "CSV with a header (.csv) or JSON lines (.jsonl).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")],
+    input: Annotated[str, typer.Option("--input", "-i", help="The rows: Parquet (.parquet), "
+                                       "CSV with a header (.csv) or JSON lines (.jsonl); with "
+                                       "--executor ray also a directory or a glob of them.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write (with "
+                                         "--executor ray: a directory, one file per input).")],
     chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (bounds memory).",
                                             min=1)] = 65_536,
     keep: Annotated[list[str] | None, typer.Option(
@@ -165,15 +167,50 @@ def predict(
     format: Annotated[str | None, typer.Option(
         "--format", help="'onnx': run the version's ONNX form.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", "-x", help="local (this process) or ray (a pool of model actors on the "
+        "Ray cluster, one output file per input file).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="With --executor ray: HOST:PORT, ray://HOST:10001 or auto.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="With --executor ray: model actors (default: the cluster's CPUs).",
+        min=1)] = None,
 ) -> None:
     """Batch inference: predict every row of a Parquet, CSV or JSON-lines file into a Parquet
-    file, in chunks."""
+    file, in chunks (or, with --executor ray, many files on a Ray cluster)."""
     from modelplane.client import Client
     from modelplane.serving.batch import predict_file
 
     columns = [] if predictions_only else keep
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"expected local or ray, got {executor!r}",
+                                 param_hint="--executor")
+    if executor == "ray":
+        _predict_on_ray(uri, input, output, chunk_rows=chunk_rows, keep=columns,
+                        format=format, address=ray_address, workers=workers)
+        return
+    if ray_address is not None or workers is not None:
+        raise typer.BadParameter("needs --executor ray", param_hint="--ray-address/--workers")
     result = predict_file(uri, input, output, chunk_rows=chunk_rows, keep=columns,
                           progress=not quiet, format=format, models=Client().models)
     typer.echo(f"wrote {result.rows} predictions of {result.model_uri} to {result.output} "
                f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s, "
                f"{result.chunks} chunks)")
+
+
+def _predict_on_ray(uri: str, input: str, output: Path, *, chunk_rows: int,
+                    keep: list[str] | None, format: str | None, address: str | None,
+                    workers: int | None) -> None:
+    from modelplane.client import Client
+    from modelplane.serving.batch_ray import expand_inputs, predict_files_ray
+
+    client = Client()
+    inputs = expand_inputs(input)
+    client.models.resolve(uri)  # an unknown model fails here, on one line
+    result = predict_files_ray(uri, inputs, output, settings=client.pipelines.worker_settings,
+                               address=address, workers=workers, chunk_rows=chunk_rows,
+                               keep=keep, format=format)
+    typer.echo(f"wrote {result.rows} predictions of {result.model_uri} to {result.output} "
+               f"({result.files} files) in {result.seconds:.2f} s "
+               f"({result.rows_per_second:,.0f} rows/s, {result.workers} Ray workers)")

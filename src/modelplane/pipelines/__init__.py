@@ -1,5 +1,6 @@
 """Training pipelines: ``@step`` / ``@pipeline``, typed artifacts by digest, cache, retries,
-resume, executors (in-process, subprocess pool, torchrun), schedules, triggers and gates.
+resume, fan-out (``step.map``), executors (in-process, subprocess pool, torchrun, Ray),
+schedules, triggers and gates.
 
 Light to import: the DSL only; the store, executors and torch load when a run starts.
 """
@@ -10,6 +11,7 @@ from typing import Any
 
 from modelplane.pipelines.dsl import (
     Pipeline,
+    Ray,
     Step,
     StepOutput,
     Torchrun,
@@ -18,8 +20,8 @@ from modelplane.pipelines.dsl import (
     step,
 )
 
-__all__ = ["Gate", "Pipeline", "Step", "StepOutput", "Torchrun", "TrainingPipeline", "current",
-           "pipeline", "register", "step", "trigger"]
+__all__ = ["Gate", "Pipeline", "Ray", "Step", "StepOutput", "Torchrun", "TrainingPipeline",
+           "current", "partitions", "pipeline", "register", "step", "trigger"]
 
 
 def __getattr__(name: str) -> Any:
@@ -31,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from modelplane.pipelines import gates
 
         return getattr(gates, name)
+    if name == "partitions":
+        from modelplane.pipelines.fanout import partitions
+
+        return partitions
     if name == "trigger":
         from modelplane.pipelines.schedule import trigger
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from modelplane.pipelines.graph import Graph
     from modelplane.pipelines.service import PipelineRun, PipelineService
 
-__all__ = ["Pipeline", "Step", "StepOutput", "Torchrun", "TrainingPipeline", "pipeline", "step"]
+__all__ = ["Pipeline", "Ray", "Step", "StepOutput", "Torchrun", "TrainingPipeline", "pipeline",
+           "step"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
 _building = threading.local()
@@ -75,14 +76,62 @@ class Torchrun:
         return self.nproc_per_node * self.nnodes
 
 
+@dataclass(frozen=True)
+class Ray:
+    """Run a distributed step's ranks as ``num_workers`` Ray actors (one CPU each, plus one
+    GPU each with ``use_gpu``) placed by a placement group on the Ray cluster the run uses.
+    The function gets the same ``ctx`` as under :class:`Torchrun` (gloo on CPU, NCCL on
+    GPU), so one training function runs under both."""
+
+    num_workers: int = 2
+    use_gpu: bool = False
+    backend: str | None = None
+    bf16: bool = False
+    threads_per_worker: int = 1
+    cpus_per_worker: float = 1.0
+    strategy: str = "PACK"
+
+    def __post_init__(self) -> None:
+        for field in ("num_workers", "threads_per_worker"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"Ray {field}: expected an integer >= 1, "
+                                           f"got {value!r}", details={"field": field})
+        if self.backend not in (None, "gloo", "nccl"):
+            raise InvalidArgumentError(f"Ray backend: expected 'gloo' or 'nccl', got "
+                                       f"{self.backend!r}", details={"field": "backend"})
+        if self.strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
+            raise InvalidArgumentError(f"Ray strategy: expected PACK, SPREAD, STRICT_PACK or "
+                                       f"STRICT_SPREAD, got {self.strategy!r}",
+                                       details={"field": "strategy"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"launcher": "ray", "num_workers": self.num_workers, "use_gpu": self.use_gpu,
+                "backend": self.backend, "bf16": self.bf16,
+                "threads_per_worker": self.threads_per_worker,
+                "cpus_per_worker": self.cpus_per_worker, "strategy": self.strategy}
+
+    @property
+    def world_size(self) -> int:
+        return self.num_workers
+
+    @property
+    def threads_per_rank(self) -> int:
+        return self.threads_per_worker
+
+
+STEP_EXECUTORS = (None, "ray")
+
+
 class Step:
     """A function made a pipeline step (see :func:`step` for the options)."""
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, cache: bool = True,
                  retries: int = 0, retry_delay: float = 1.0, backoff: float = 2.0,
-                 timeout: float | None = None, distributed: Torchrun | None = None,
+                 timeout: float | None = None, distributed: Torchrun | Ray | None = None,
                  outputs: int | list[str] | tuple[str, ...] | None = None,
-                 version: str | None = None) -> None:
+                 version: str | None = None, executor: str | None = None,
+                 resources: Mapping[str, Any] | None = None) -> None:
         if not callable(fn):
             raise InvalidArgumentError(f"@step needs a function, got {type(fn).__name__}")
         self.fn = fn
@@ -93,10 +142,16 @@ class Step:
         self.retry_delay = _non_negative(retry_delay, "retry_delay")
         self.backoff = max(_non_negative(backoff, "backoff"), 1.0)
         self.timeout = None if timeout is None else _positive(timeout, "timeout")
-        if distributed is not None and not isinstance(distributed, Torchrun):
-            raise InvalidArgumentError("distributed: expected Torchrun(...)",
+        if distributed is not None and not isinstance(distributed, Torchrun | Ray):
+            raise InvalidArgumentError("distributed: expected Torchrun(...) or Ray(...)",
                                        details={"field": "distributed"})
         self.distributed = distributed
+        if executor not in STEP_EXECUTORS:
+            raise InvalidArgumentError(f"executor: a step may ask for 'ray' (or nothing: the "
+                                       f"run's executor), got {executor!r}",
+                                       details={"field": "executor"})
+        self.executor = executor
+        self.resources = _resources(resources)
         self.version = version
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
@@ -125,6 +180,16 @@ class Step:
         node = builder.add(self, args, kwargs)
         outputs = tuple(StepOutput(node.name, i, n) for i, n in enumerate(self.output_names))
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def map(self, items: Any, /, *, name: str | None = None, **common: Any) -> Any:
+        """Fan out: one run of this step per item of ``items`` (its first argument; the
+        same ``common`` keyword arguments for each), each its own node (cached, retried and
+        resumed alone), gathered in order by one more step into a list (loaded from the
+        artifact store on the worker that gathers, never through the driver). Outside a
+        pipeline build it is a plain list comprehension. See :mod:`.fanout`."""
+        from modelplane.pipelines.fanout import fan_out
+
+        return fan_out(self, items, name=name, common=common)
 
     def __repr__(self) -> str:
         return f"<Step {self.name} ({self.ref})>"
@@ -161,9 +226,10 @@ class StepOutput:
 
 def step(fn: Callable[..., Any] | None = None, *, name: str | None = None, cache: bool = True,
          retries: int = 0, retry_delay: float = 1.0, backoff: float = 2.0,
-         timeout: float | None = None, distributed: Torchrun | None = None,
+         timeout: float | None = None, distributed: Torchrun | Ray | None = None,
          outputs: int | list[str] | tuple[str, ...] | None = None,
-         version: str | None = None) -> Any:
+         version: str | None = None, executor: str | None = None,
+         resources: Mapping[str, Any] | None = None) -> Any:
     """Make ``fn`` a pipeline step.
 
     ``cache``: reuse outputs when the step's source, parameters, input digests and the
@@ -172,11 +238,15 @@ def step(fn: Callable[..., Any] | None = None, *, name: str | None = None, cache
     ``timeout`` seconds per attempt. ``distributed=Torchrun(...)`` runs it under torchrun.
     ``outputs``: a count or names when the function returns a tuple of several artifacts.
     ``version``: change it to invalidate the cache by hand (e.g. a helper changed).
+    ``executor="ray"`` runs this step as a Ray task whatever the run's executor;
+    ``resources`` (``num_cpus``, ``num_gpus``, ``memory`` as bytes or "4GB", and custom
+    Ray resources by name) is what the step asks of the Ray cluster.
     """
     options: dict[str, Any] = {
         "name": name, "cache": cache, "retries": retries, "retry_delay": retry_delay,
         "backoff": backoff, "timeout": timeout, "distributed": distributed,
-        "outputs": outputs, "version": version}
+        "outputs": outputs, "version": version, "executor": executor,
+        "resources": resources}
     if fn is None:
         return lambda f: Step(f, **options)
     return Step(fn, **options)
@@ -421,6 +491,31 @@ def _non_negative(value: Any, field: str) -> float:
         raise InvalidArgumentError(f"{field}: expected a number >= 0, got {value!r}",
                                    details={"field": field})
     return float(value)
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def _resources(resources: Mapping[str, Any] | None) -> dict[str, float]:
+    """``resources`` checked: non-negative numbers by name, ``memory`` also as "4GB"."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise InvalidArgumentError("resources: expected a mapping such as {'num_cpus': 2}",
+                                   details={"field": "resources"})
+    out: dict[str, float] = {}
+    for key, value in resources.items():
+        if key == "memory" and isinstance(value, str):
+            match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", value)
+            unit = match.group(2).upper() if match else ""
+            if match is None or unit not in _UNITS:
+                raise InvalidArgumentError(f"resources.memory: expected bytes or a size such "
+                                           f"as '4GB', got {value!r}",
+                                           details={"field": "resources.memory"})
+            value = float(match.group(1)) * _UNITS[unit]
+        out[str(key)] = _non_negative(value, f"resources.{key}")
+    return out
 
 
 def _positive(value: Any, field: str) -> float:

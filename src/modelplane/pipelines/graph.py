@@ -57,8 +57,10 @@ class Graph:
         self.outputs: list[ArtifactInput] = []
 
     # -- building ------------------------------------------------------------------------
-    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Node:
-        name = self._unique(step.name)
+    def add(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+            name: str | None = None) -> Node:
+        """A node calling ``step``; named after it (or ``name``), made unique."""
+        name = self._unique(name or step.name)
         try:
             bound = step.input_signature.bind(*args, **kwargs)
         except TypeError as exc:

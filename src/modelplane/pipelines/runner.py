@@ -1,6 +1,7 @@
 """Drives one pipeline run: ready steps go to their executor (distributed ones to
-torchrun), cache hits are recorded without running, failures are retried with backoff,
-and the steps below a failed one are marked skipped (``resume`` reruns them later).
+torchrun or Ray actors, ``@step(executor="ray")`` ones to Ray), cache hits are recorded
+without running, failures are retried with backoff, and the steps below a failed one are
+marked skipped (``resume`` reruns them later).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Runner:
         self.not_before: dict[str, float] = {}
         self.started: dict[str, float] = {}
         self.errors: dict[str, str] = {}
-        self._torchrun: Executor | None = None
+        self._launchers: dict[str, Executor] = {}
         self._sys_path = [os.path.abspath(p or ".") for p in sys.path]
 
     # -- the loop --------------------------------------------------------------------------
@@ -90,8 +91,8 @@ class Runner:
                 self._fail(node, f"interrupted ({type(exc).__name__})")
             raise
         finally:
-            if self._torchrun is not None:
-                self._torchrun.close()
+            for launcher in self._launchers.values():
+                launcher.close()
         return "succeeded" if all(s == "done" for s in self.state.values()) else "failed"
 
     def _schedule(self, order: list[str],
@@ -122,13 +123,27 @@ class Runner:
                     progressed = True
 
     def _executor_for(self, node: Node) -> Executor:
-        if node.step.distributed is None:
-            return self.executor
-        if self._torchrun is None:
-            from modelplane.pipelines.executors.torchrun import TorchrunLauncher
+        from modelplane.pipelines.dsl import Ray
 
-            self._torchrun = TorchrunLauncher(self.store, self.run_store)
-        return self._torchrun
+        spec = node.step.distributed
+        if isinstance(spec, Ray):
+            return self._launcher("ray-train", lambda: _ray_train(self.executor))
+        if spec is not None:
+            return self._launcher("torchrun", self._torchrun_launcher)
+        if node.step.executor == "ray" and self.executor.name != "ray":
+            return self._launcher("ray", lambda: _ray_executor(self.store))
+        return self.executor
+
+    def _launcher(self, kind: str, build: Callable[[], Executor]) -> Executor:
+        """The executor of ``kind`` for steps that need their own (built once per run)."""
+        if kind not in self._launchers:
+            self._launchers[kind] = build()
+        return self._launchers[kind]
+
+    def _torchrun_launcher(self) -> Executor:
+        from modelplane.pipelines.executors.torchrun import TorchrunLauncher
+
+        return TorchrunLauncher(self.store, self.run_store)
 
     # -- one step ------------------------------------------------------------------------
     def _start(self, node: Node, inputs: dict[str, ArtifactRef], executor: Executor,
@@ -234,6 +249,19 @@ class Runner:
                                    error="an upstream step failed")
         self.state[name] = "skipped"
         self.on_event(StepEvent(self.run_id, name, "skipped"))
+
+
+def _ray_train(executor: Executor) -> Executor:
+    from modelplane.pipelines.executors.ray_train import RayTrainLauncher
+
+    return RayTrainLauncher(getattr(executor, "address", None) if executor.name == "ray"
+                            else None)
+
+
+def _ray_executor(store: ArtifactStore) -> Executor:
+    from modelplane.pipelines.executors.ray import RayExecutor
+
+    return RayExecutor().bind(store)
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:

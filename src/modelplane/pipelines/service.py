@@ -110,18 +110,30 @@ class PipelineService:
 
     def _build(self, pipeline: Pipeline, params: Mapping[str, Any] | None) -> Graph:
         graph = pipeline.build(params)
+        from modelplane.pipelines.dsl import Ray
+
         for node in graph.nodes.values():
             if node.step.distributed is not None:
                 from modelplane.pipelines.executors.torchrun import check_torchrun
 
                 check_torchrun(node.name)
+            if isinstance(node.step.distributed, Ray) or node.step.executor == "ray":
+                from modelplane.cluster import require_ray
+
+                require_ray(f"step {node.name!r}")
         return graph
 
     def _execute(self, graph: Graph, run_id: str, step_ids: dict[str, str], executor: Any,
                  on_event: Callable[[StepEvent], None] | None,
                  done: dict[str, dict[str, ArtifactRef]] | None = None) -> PipelineRun:
         owned = not hasattr(executor, "submit")
-        chosen = _executor(executor).bind(self.store, self.services) if owned else executor
+        try:
+            chosen = _executor(executor).bind(self.store, self.services) if owned else executor
+        except Exception as exc:  # e.g. no Ray cluster: the run fails, resumable later
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self.run_store.update_run(run_id, status="failed", ended_at=utcnow(),
+                                      error=f"executor: {message}"[:4000])
+            raise
         runner = Runner(graph=graph, run_id=run_id, step_ids=step_ids, store=self.store,
                         run_store=self.run_store, executor=chosen,
                         settings=self.worker_settings, on_event=on_event, done=done)
@@ -295,8 +307,12 @@ def _executor(executor: Any) -> Any:
 
         workers = executor.partition(":")[2]
         return SubprocessExecutor(int(workers) if workers else None)
-    raise InvalidArgumentError(f"unknown executor {executor!r}; expected local, subprocess "
-                               "or subprocess:N", details={"field": "executor"})
+    if executor == "ray" or (isinstance(executor, str) and executor.startswith("ray:")):
+        from modelplane.pipelines.executors.ray import RayExecutor
+
+        return RayExecutor(executor.partition(":")[2] or None)
+    raise InvalidArgumentError(f"unknown executor {executor!r}; expected local, subprocess, "
+                               "subprocess:N, ray or ray:ADDRESS", details={"field": "executor"})
 
 
 def load_pipeline(pipeline: Any, workdir: str | None = None) -> Pipeline:

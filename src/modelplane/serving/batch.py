@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from modelplane.registry.models import ModelSource
     from modelplane.serving.predictors import Predictor
 
-__all__ = ["BatchResult", "predict_file"]
+__all__ = ["BatchResult", "load_predictor", "predict_file", "predict_with"]
 
 DEFAULT_CHUNK_ROWS = 65_536
 
@@ -126,6 +126,12 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator[Any]:
         yield lambda rows: bar.advance(task, rows)
 
 
+def load_predictor(model: str, models: ModelSource, fmt: str | None = None
+                   ) -> tuple[Predictor, str]:
+    """The model ``model`` names, loaded for batch work, and its resolved URI."""
+    return _load(model, models, fmt)
+
+
 def _load(model: str, models: ModelSource, fmt: str | None) -> tuple[Predictor, str]:
     from modelplane.serving.loading import load_version
 
@@ -141,19 +147,38 @@ def predict_file(model: str, input: str | os.PathLike[str], output: str | os.Pat
     or JSON lines, see :mod:`~modelplane.serving.batch_input`) with ``model`` (a model URI,
     fetched through ``models``)
     and write ``output`` (Parquet)."""
-    import pyarrow.parquet as pq
-
     from modelplane.serving.batch_input import open_input
 
+    check_output(output, chunk_rows)
+    reader = open_input(input, chunk_rows)  # a bad input fails before the model loads
+    started = time.perf_counter()
+    predictor, uri = _load(model, models, format)
+    return predict_with(predictor, uri, input, output, chunk_rows=chunk_rows, keep=keep,
+                        progress=progress, started=started, reader=reader)
+
+
+def check_output(output: str | os.PathLike[str], chunk_rows: int) -> None:
     if chunk_rows < 1:
         raise InvalidArgumentError("chunk_rows must be >= 1", details={"field": "chunk_rows"})
     if Path(output).suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson"):
         raise InvalidArgumentError(f"--output: predictions are written as Parquet; name the "
                                    f"file .parquet, not {Path(output).name!r}",
                                    details={"field": "output"})
-    reader = open_input(input, chunk_rows)
-    started = time.perf_counter()
-    predictor, uri = _load(model, models, format)
+
+
+def predict_with(predictor: Predictor, uri: str, input: str | os.PathLike[str],
+                 output: str | os.PathLike[str], *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 keep: list[str] | None = None, progress: bool = False,
+                 started: float | None = None, reader: Any = None) -> BatchResult:
+    """:func:`predict_file` with a model already loaded (one load, many files: the Ray
+    batch workers)."""
+    import pyarrow.parquet as pq
+
+    from modelplane.serving.batch_input import open_input
+
+    check_output(output, chunk_rows)
+    started = time.perf_counter() if started is None else started
+    reader = reader or open_input(input, chunk_rows)
     classes = predictor.model.meta.classes
     kept = _keep_columns(reader.schema.names, keep)
     clash = {"prediction", "probabilities"} & set(kept)

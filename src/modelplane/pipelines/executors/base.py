@@ -82,6 +82,11 @@ class StepContext:
     def __init__(self) -> None:
         self._local = threading.local()
 
+    def __reduce__(self) -> str:
+        # pickled as a reference to the module's ``current``: a step shipped by value
+        # (a closure, a script's function) that uses it finds the worker's own
+        return "current"
+
     @property
     def task(self) -> StepTask | None:
         return getattr(self._local, "task", None)

@@ -134,13 +134,17 @@ def _plain(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def process_group(backend: str | None, threads: int) -> Iterator[tuple[str, Any]]:
-    """Initialise the process group from torchrun's environment; yield (backend, device)."""
+def process_group(backend: str | None, threads: int, device_index: int | None = None
+                  ) -> Iterator[tuple[str, Any]]:
+    """Initialise the process group from the environment torchrun (or the Ray launcher)
+    sets; yield (backend, device). ``device_index``: the CUDA device (default
+    ``LOCAL_RANK``; 0 under Ray, which shows each rank only its own GPU)."""
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(threads)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = (int(os.environ.get("LOCAL_RANK", "0")) if device_index is None
+                  else device_index)
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":

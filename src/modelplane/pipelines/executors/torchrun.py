@@ -129,10 +129,11 @@ class TorchrunLauncher:
         return future
 
     def launch(self, task: StepTask) -> StepResult:
+        from modelplane.pipelines.dsl import Torchrun
         from modelplane.pipelines.executors.subprocess import encode
 
         spec = task.step.distributed
-        assert spec is not None
+        assert isinstance(spec, Torchrun)
         digest = self.store.put_bytes(encode(task))
         self.run_store.update_step(task.step_run_id, payload_digest=digest)
         command = torchrun_command(spec, digest, node_rank=0 if spec.nnodes > 1 else None)
