@@ -148,7 +148,8 @@ def test_model_page_shows_versions_stages_and_history(page: Any) -> None:
     expect(row).to_contain_text("@champion → v1")
     row.get_by_role("link", name="churn").click()
 
-    expect(page.locator("#versions tr[data-version='1'] td.stage .badge")).to_have_text("production")
+    expect(page.locator("#versions tr[data-version='1'] td.stage .badge")
+           ).to_have_text("production")
     expect(page.locator("#versions tr[data-version='1']")).to_contain_text("@champion")
     expect(page.locator("#versions tr[data-version='2'] td.stage .badge")).to_have_text("archived")
     expect(page.locator("#versions tr[data-version='3'] td.stage .badge")).to_have_text("staging")
