@@ -170,3 +170,18 @@ def test_unsupported_calls_answer_in_mlflow_format(flow: dict[str, Any],
         bad_filter = http.post("/api/2.0/mlflow/runs/search",
                                json={"filter": "metrics.acc >> 1"})
         assert bad_filter.status_code == 400
+
+
+def test_runs_get_and_search_return_each_metric_at_its_latest_step(
+        flow: dict[str, Any], server: tuple[LiveServer, Path]) -> None:
+    """As MLflow does: the latest point per key, with its own step and timestamp."""
+    with httpx.Client(base_url=server[0].url) as http:
+        run = http.get("/api/2.0/mlflow/runs/get", params={"run_id": flow["run_id"]}
+                       ).json()["run"]
+        found = http.post("/api/2.0/mlflow/runs/search",
+                          json={"experiment_ids": [flow["experiment_id"]],
+                                "filter": "attributes.run_name = 'first'"}).json()["runs"]
+    for metrics in (run["data"]["metrics"], found[0]["data"]["metrics"]):
+        assert {m["key"]: (m["step"], m["value"]) for m in metrics} == \
+            {"loss": (4, 0.2), "acc": (5, 0.9), "f1": (5, 0.8)}
+        assert all(m["timestamp"] >= run["info"]["start_time"] for m in metrics)

@@ -202,7 +202,10 @@ def _load_xgboost(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> Loade
     model.load_model(str(_file(path, conf.get("data", "model.xgb"), "XGBoost model")))
     if isinstance(model, xgb.Booster):
         adapter = InputAdapter(meta.signature, "ndarray", "float32")
-        return LoadedModel(meta, model, adapter, lambda x: model.predict(xgb.DMatrix(x)))
+        names = model.feature_names  # saved from a DataFrame: the DMatrix must carry them
+        return LoadedModel(meta, model, adapter, lambda x: model.predict(
+            xgb.DMatrix(x, feature_names=names if names and x.shape[-1] == len(names)
+                        else None)))
     return build_loaded(model, meta)
 
 
@@ -241,13 +244,18 @@ def _load_pytorch(path: Path, meta: ModelMeta, conf: Mapping[str, Any]) -> Loade
 
     torch = require("torch", "torch")
     folder = _file(path, conf.get("model_data", "data"), "PyTorch model data")
-    file = folder / "model.pth" if folder.is_dir() else folder
-    module = torch.load(str(file), map_location="cpu", weights_only=False)
-    module.eval()
+    if folder.is_dir() and not (folder / "model.pth").exists():
+        # MLflow 3's default: torch.export's archive (it may still hold pickles, so the
+        # flavor stays behind the pickle gate, as MLflow's own loader does)
+        module = torch.export.load(str(_file(folder, "model.pt2", "PyTorch export"))).module()
+    else:
+        file = folder / "model.pth" if folder.is_dir() else folder
+        module = torch.load(str(file), map_location="cpu", weights_only=False)
+        module.eval()
 
     def predict(batch: Any) -> Any:
         with torch.no_grad():
-            out = module(torch.as_tensor(np.asarray(batch, dtype=np.float32)))
+            out = module(torch.as_tensor(np.array(batch, dtype=np.float32)))  # a writable copy
         return out.detach().cpu().numpy()
 
     return LoadedModel(meta, module, InputAdapter(meta.signature, "ndarray", "float32"), predict)

@@ -82,7 +82,8 @@ class DatabaseSource(LocalArtifacts):
                  .where(i.c.destination_id == run_id, i.c.source_type == "DATASET"))
         found = []
         for row in self._rows(query):
-            tags = _pairs(self._rows(select(it).where(it.c.input_uuid == row.input_uuid)))
+            tags = [{"key": t.name, "value": t.value}  # MLflow names the column "name"
+                    for t in self._rows(select(it).where(it.c.input_uuid == row.input_uuid))]
             found.append({"tags": tags, "dataset": {
                 "name": row.name, "digest": row.digest, "source_type": row.dataset_source_type,
                 "source": row.dataset_source, "schema": row.dataset_schema or "",

@@ -322,6 +322,11 @@ class TrackingService:
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.store.metric_history(run_id, key)
 
+    def latest_metrics(self, run_ids: Iterable[str]) -> dict[str, list[Metric]]:
+        """Each run's latest point per metric key, with its step and timestamp (a run
+        with no metrics, or not found, maps to an empty list)."""
+        return self.store.latest_metrics(list(dict.fromkeys(run_ids)))
+
     # -- search ------------------------------------------------------------------------
     def search_runs(self, filter: str = "", *, experiments: Iterable[str] | None = None,
                     order_by: str = "", max_results: int = 1000, page_token: str | None = None,

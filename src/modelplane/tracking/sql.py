@@ -254,6 +254,19 @@ class SqlTrackingStore:
             return [Metric(k, _NAN if v is None else v, s, from_epoch_ms(ts))
                     for k, v, s, ts in session.execute(query)]
 
+    def latest_metrics(self, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+        """Each run's latest point per key (the step and time it was logged at)."""
+        found: dict[str, list[Metric]] = {rid: [] for rid in run_ids}
+        if not found:
+            return found
+        m = latest_metrics.c
+        query = (select(m.run_id, m.key, m.value, m.step, m.timestamp)
+                 .where(m.run_id.in_(list(found))).order_by(m.run_id, m.key))
+        with self.db.session_scope(readonly=True) as session:
+            for rid, k, v, s, ts in session.execute(query):
+                found[rid].append(Metric(k, _NAN if v is None else v, s, from_epoch_ms(ts)))
+        return found
+
     # -- search ------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,

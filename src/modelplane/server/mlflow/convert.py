@@ -84,15 +84,20 @@ def run_info(run: Run) -> dict[str, Any]:
     return info
 
 
-def run_json(run: Run, *, datasets: list[DatasetRecord] | None = None,
+def run_json(run: Run, *, latest: list[Metric] | None = None,
+             datasets: list[DatasetRecord] | None = None,
              outputs: list[LoggedModel] | None = None) -> dict[str, Any]:
-    """``datasets``/``outputs`` fill ``inputs``/``outputs`` (a search leaves them out, as
+    """``latest``: the run's latest point per metric, with its step and timestamp, as
+    MLflow returns them (without it, from ``run.metrics`` at step 0 and the start time).
+    ``datasets``/``outputs`` fill ``inputs``/``outputs`` (a search leaves them out, as
     MLflow's own search does not return model outputs)."""
     start = ms(run.start_time)
     tags = {"mlflow.runName": run.name, **({"mlflow.user": run.user} if run.user else {}),
             **run.tags}
-    data = {"metrics": [{"key": k, "value": _float(v), "timestamp": start, "step": 0}
-                        for k, v in run.metrics.items()],
+    points = latest if latest is not None else [
+        Metric(k, v, 0, run.start_time) for k, v in run.metrics.items()]
+    data = {"metrics": [{**metric_json(m), "timestamp": ms(m.timestamp) or start}
+                        for m in points],
             "params": _pairs(run.params), "tags": _pairs(tags)}
     out: dict[str, Any] = {"info": run_info(run), "data": data,
                            "inputs": {"dataset_inputs": [dataset_input(d)

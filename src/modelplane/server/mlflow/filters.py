@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from modelplane.core.errors import InvalidArgumentError
 from modelplane.core.filters import (
     ATTRIBUTES,
     And,
@@ -91,8 +92,9 @@ def _values(value: Value, table: Mapping[str, str], what: str) -> Value:
             return v
         found = table.get(v) or table.get(v.upper()) or table.get(v.lower())
         if found is None:
-            raise not_supported(f"{what} value {v!r}",
-                                f"expected one of {', '.join(sorted(set(table)))}")
+            raise InvalidArgumentError(
+                f"Invalid value {v!r} for {what} in the filter: expected one of "
+                f"{', '.join(sorted(set(table)))}", details={"field": "filter", "got": v})
         return found
     return tuple(one(v) for v in value) if isinstance(value, tuple) else one(value)
 

@@ -182,7 +182,8 @@ def create_run(body: RunCreateIn, ctx: ContextDep) -> Json:
 
 
 def _run_json(ctx: MlflowContext, run: Run) -> Json:
-    return run_json(run, datasets=ctx.tracking.run_datasets(run.id),
+    return run_json(run, latest=ctx.tracking.latest_metrics([run.id])[run.id],
+                    datasets=ctx.tracking.run_datasets(run.id),
                     outputs=ctx.logged.search(run_id=run.id))
 
 
@@ -329,7 +330,8 @@ def search_runs(body: SearchRunsIn, ctx: ContextDep) -> Json:
                                     max_results=max(1, min(body.max_results, 50_000)),
                                     page_token=body.page_token or None,
                                     include_deleted=include_deleted)
-    out: Json = {"runs": [run_json(r) for r in page.runs]}
+    latest = ctx.tracking.latest_metrics(r.id for r in page.runs)
+    out: Json = {"runs": [run_json(r, latest=latest[r.id]) for r in page.runs]}
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out
