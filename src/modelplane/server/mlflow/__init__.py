@@ -9,13 +9,13 @@ See docs/mlflow.md.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter
 
 from modelplane.core.errors import NotFoundError
 from modelplane.server.mlflow import artifacts, logged_models, registry, tracking
+from modelplane.server.mlflow.endpoints import is_mlflow_call
 from modelplane.server.mlflow.errors import MlflowRoute, not_supported
 
 __all__ = ["router"]
@@ -44,15 +44,13 @@ def server_info() -> dict[str, Any]:
 @_fallback.api_route("/api/{version}/mlflow-artifacts/{path:path}", methods=_METHODS,
                      include_in_schema=False)
 def unsupported(version: str, path: str) -> None:
-    """An MLflow endpoint modelplane does not implement: 501 NOT_IMPLEMENTED. A path that
-    is no endpoint at all (empty, dots, odd characters): 404 in MLflow's format."""
-    if not _ENDPOINT.fullmatch(path):
+    """A call of MLflow's API that modelplane does not implement: 501 NOT_IMPLEMENTED, as
+    MLflow answers for what its store lacks. A path that is no call of MLflow's API (see
+    ``endpoints``): 404 in MLflow's format, as ``mlflow server`` answers."""
+    if not is_mlflow_call(path):
         raise NotFoundError(f"no MLflow endpoint {path!r} under /api/{version}/",
                             details={"path": path})
     raise not_supported(f"the MLflow call {path!r}")
-
-
-_ENDPOINT = re.compile(r"[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)*")  # as MLflow names its calls
 
 
 router.include_router(_fallback)

@@ -91,6 +91,6 @@ def _owner_exists(ctx: MlflowContext, target: Target) -> None:
         ctx.tracking.get_run(target.owner)
 
 
-@router.delete("/artifacts/{path:path}")
+@router.delete("/artifacts/{path:path}", include_in_schema=False)  # not an operation we offer
 def delete(path: str) -> dict[str, Any]:
     raise not_supported("deleting artifacts", "artifacts are kept as long as their run")
