@@ -72,7 +72,7 @@ class Client:
                                      "to talk to a server", details={"field": "server_url"})
         from modelplane.remote.http import RemoteTransport
 
-        return RemoteTransport(self.settings.server_url)
+        return RemoteTransport(self.settings.server_url, token=self.settings.token)
 
     @cached_property
     def database(self) -> Database:
