@@ -43,3 +43,20 @@ def remote_client(live: ThreadServer | None, tmp_path: Path) -> Iterator[object 
                              allow_pickle=live.client.settings.allow_pickle))
     yield client
     client.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A remote case runs its server on SQLite only: the server's stores are the embedded
+    ones, already run on PostgreSQL by the embedded cases; what the remote case adds is
+    the REST path, the same over either database."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        params = params.params if params is not None else {}
+        if params.get("mode") == "remote" and params.get("database_url") == "postgres":
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
