@@ -46,8 +46,10 @@ def thread_server(home: Path, **settings: Any) -> Iterator[ThreadServer]:
     from modelplane.core.config import Settings
     from modelplane.server.app import create_app
 
+    # the tests drive canary analysis and alert rules themselves (tick, evaluate)
     values: dict[str, Any] = {"home": home, "prediction_log_process": False,
-                              "deployment_poll_seconds": 0.2}
+                              "deployment_poll_seconds": 3600.0,
+                              "alert_interval_seconds": 3600.0}
     values.update(settings)
     app = create_app(Settings(**values))
     port = _free_port()

@@ -227,7 +227,10 @@ class Client:
 
     @cached_property
     def deployments(self) -> DeploymentService:
-        self._embedded_only("deployments")
+        if self.remote:  # the server's service changes deployments (under its row locks)
+            from modelplane.remote.deployments import RemoteDeployments
+
+            return RemoteDeployments(self.http, self.registry)  # type: ignore[return-value]
         from modelplane.deployments.service import DeploymentService, GateSources
         from modelplane.deployments.sql import SqlDeploymentStore
 
