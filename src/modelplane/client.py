@@ -196,7 +196,12 @@ class Client:
     @cached_property
     def monitoring(self) -> MonitoringService:
         """Monitoring, with the alert actions that act on this client's deployments
-        (rollback_deployment, fail_canary_gate) and pipelines (start_pipeline)."""
+        (rollback_deployment, fail_canary_gate) and pipelines (start_pipeline). Remote:
+        the server's, whose rules run their actions there."""
+        if self.remote:
+            from modelplane.remote.monitoring import RemoteMonitoring
+
+            return RemoteMonitoring(self.http)  # type: ignore[return-value]
         return self.monitoring_service()
 
     def monitoring_service(self, *, actions: bool = True) -> MonitoringService:

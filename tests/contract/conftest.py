@@ -46,14 +46,15 @@ def remote_client(live: ThreadServer | None, tmp_path: Path) -> Iterator[object 
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A remote case runs its server on SQLite only: the server's stores are the embedded
-    ones, already run on PostgreSQL by the embedded cases; what the remote case adds is
-    the REST path, the same over either database."""
+    """A remote case runs its server on SQLite only, with its default stores: the server's
+    stores are the embedded ones, already run on PostgreSQL (and the Parquet log) by the
+    embedded cases; what the remote case adds is the REST path, the same over either."""
     keep, drop = [], []
     for item in items:
         params = getattr(item, "callspec", None)
         params = params.params if params is not None else {}
-        if params.get("mode") == "remote" and params.get("database_url") == "postgres":
+        if params.get("mode") == "remote" and (params.get("database_url") == "postgres"
+                                               or params.get("make") == "parquet"):
             drop.append(item)
         else:
             keep.append(item)
