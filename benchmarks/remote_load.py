@@ -7,7 +7,8 @@ scikit-learn model logged and registered through the server) and 4 reader proces
 writers write). Figures per server: metric throughput (all writers' points over the
 metric phase's wall time), log_model p50, read p50/p99 while the writers write.
 ``python benchmarks/remote_load.py [--quick] [--postgres URL]``; MLflow comes from
-``.venv-mlflow`` (``tests/mlflow_env.py``), with psycopg 3 for PostgreSQL.
+``.venv-mlflow`` (``tests/mlflow_env.py``; ``MLFLOW_PYTHON=PATH`` names another), with
+psycopg 3 for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -108,7 +109,10 @@ def _server(kind: str, database_url: str, workdir: str, workers: int) -> Iterato
 
 
 def _mlflow_python() -> Path:
-    sys.path.insert(0, str(HERE.parent))
+    """``MLFLOW_PYTHON`` if set (an existing MLflow venv's interpreter), else the
+    repository's ``.venv-mlflow`` (built on first use)."""
+    if os.environ.get("MLFLOW_PYTHON"):
+        return Path(os.environ["MLFLOW_PYTHON"])
     from tests.mlflow_env import mlflow_python
 
     return mlflow_python()
