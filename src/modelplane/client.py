@@ -73,7 +73,7 @@ class Client:
                                      "to talk to a server", details={"field": "server_url"})
         from modelplane.remote.http import RemoteTransport
 
-        return RemoteTransport(self.settings.server_url)
+        return RemoteTransport(self.settings.server_url, token=self.settings.token)
 
     @cached_property
     def database(self) -> Database:
@@ -215,7 +215,12 @@ class Client:
     @cached_property
     def monitoring(self) -> MonitoringService:
         """Monitoring, with the alert actions that act on this client's deployments
-        (rollback_deployment, fail_canary_gate) and pipelines (start_pipeline)."""
+        (rollback_deployment, fail_canary_gate) and pipelines (start_pipeline). Remote:
+        the server's, whose rules run their actions there."""
+        if self.remote:
+            from modelplane.remote.monitoring import RemoteMonitoring
+
+            return RemoteMonitoring(self.http)  # type: ignore[return-value]
         return self.monitoring_service()
 
     def monitoring_service(self, *, actions: bool = True) -> MonitoringService:
@@ -250,7 +255,10 @@ class Client:
 
     @cached_property
     def deployments(self) -> DeploymentService:
-        self._embedded_only("deployments")
+        if self.remote:  # the server's service changes deployments (under its row locks)
+            from modelplane.remote.deployments import RemoteDeployments
+
+            return RemoteDeployments(self.http, self.registry)  # type: ignore[return-value]
         from modelplane.deployments.service import DeploymentService, GateSources
         from modelplane.deployments.sql import SqlDeploymentStore
 

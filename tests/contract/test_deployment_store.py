@@ -1,6 +1,8 @@
-"""The deployment store contract and the service's rules over it, on SQLite and PostgreSQL:
-locked updates with their events, refused changes leaving the state unchanged, shared
-stats from several replicas, leases, evaluation-gate configs."""
+"""The deployment store contract and the service's rules over it, on SQLite and PostgreSQL,
+embedded and through a live server (``RemoteDeployments``): locked updates with their
+events, refused changes leaving the state unchanged, shared stats from several replicas,
+leases, evaluation-gate configs. Stats are written where serving replicas write them
+(``replicas``: the server's store in the remote cases)."""
 
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ class Doubler:
 
 
 @pytest.fixture
-def client(database_url: str, mp_home: Any) -> Client:
-    c = Client(Settings(home=mp_home, database_url=database_url))
+def client(database_url: str, mp_home: Any, remote_client: Any) -> Client:
+    c = remote_client or Client(Settings(home=mp_home, database_url=database_url))
     for _ in range(3):
         c.log_model(None, Doubler(), "churn", input_example=np.ones((1, 2)))
     c.registry.set_stage("churn", 1, "production")
@@ -45,6 +47,12 @@ def client(database_url: str, mp_home: Any) -> Client:
 @pytest.fixture
 def service(client: Client) -> DeploymentService:
     return client.deployments
+
+
+@pytest.fixture
+def replicas(service: DeploymentService, live: Any) -> SqlDeploymentStore:
+    """Where serving replicas write their stats: the server's store when remote."""
+    return (service if live is None else live.client.deployments).store  # type: ignore
 
 
 def test_create_get_list_and_events(service: DeploymentService) -> None:
@@ -106,8 +114,9 @@ def test_concurrent_updates_never_interleave(service: DeploymentService) -> None
     assert len(service.events("d", limit=100)) == 21
 
 
-def test_canary_lifecycle_through_the_store(service: DeploymentService) -> None:
-    store = service.store
+def test_canary_lifecycle_through_the_store(service: DeploymentService,
+                                            replicas: SqlDeploymentStore) -> None:
+    store = replicas
     service.create("d", "churn", {"production": 100})
     d = service.start_canary("d", 2, steps="10,100", hold=0, hold_requests=5,
                              min_requests=5, gates=["error_rate:max=0.1"])
@@ -133,12 +142,12 @@ def test_canary_lifecycle_through_the_store(service: DeploymentService) -> None:
 
 
 def test_a_failing_canary_is_rolled_back_and_why_is_recorded(
-        service: DeploymentService) -> None:
+        service: DeploymentService, replicas: SqlDeploymentStore) -> None:
     service.create("d", "churn", {"production": 100})
     c = service.start_canary("d", 3, hold=60, min_requests=10,
                              gates=["error_rate:max=0.05"]).canary
     assert c is not None
-    service.store.write_stats("r1", [("d", "canary", 3, int(c.started_at),
+    replicas.write_stats("r1", [("d", "canary", 3, int(c.started_at),
                                       VariantStats(n=50, errors=10, latency_sum=0.5))])
     decision = service.tick("d")
     assert decision is not None and decision.action == "rollback"
@@ -165,9 +174,9 @@ def test_blue_green_switch_and_switch_back(service: DeploymentService) -> None:
 
 
 def test_stats_from_several_replicas_add_up_and_rewrites_do_not_double(
-        service: DeploymentService) -> None:
+        service: DeploymentService, replicas: SqlDeploymentStore) -> None:
     service.create("d", "churn")
-    store = service.store
+    store = replicas
     one, two = StatsRecorder(store, "replica-one"), StatsRecorder(store, "replica-two")
     for _ in range(30):
         one.record("d", "production", 1, False, 0.01)
@@ -185,6 +194,7 @@ def test_stats_from_several_replicas_add_up_and_rewrites_do_not_double(
     assert service.stats("d", "1m")["production"].n == 60
 
 
+@pytest.mark.embedded_only("leases are taken by the server's replicas, never by a client")
 def test_leases_go_to_one_holder_until_they_expire(service: DeploymentService) -> None:
     store = service.store
     assert store.acquire_lease("canary:d", "a", 1.5)

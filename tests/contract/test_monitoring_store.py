@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -54,7 +55,11 @@ def make(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> MakeSe
 
 
 @pytest.fixture
-def service(make: MakeService) -> Iterator[MonitoringService]:
+def service(make: MakeService, remote_client: Any) -> Iterator[MonitoringService]:
+    """The service under test: embedded on the case's stores, or a remote client's."""
+    if remote_client is not None:
+        yield remote_client.monitoring
+        return
     svc = make()
     yield svc
     svc.close()
@@ -72,6 +77,7 @@ def reference_frame(n: int = 2000) -> pd.DataFrame:
     return pd.DataFrame({"x": np.arange(n) % 7 + 0.0, "c": ["a", "b"] * (n // 2)})
 
 
+@pytest.mark.embedded_only("the prediction logger runs where the model is served")
 def test_the_logger_writes_batches_with_health_and_counts(service: MonitoringService) -> None:
     service.set_reference("m", reference_frame())
     logger = service.logger(batch_size=64, flush_interval_s=0.02)
@@ -197,7 +203,7 @@ def test_references_resolve_per_version_and_rebuild_counts(service: MonitoringSe
 
 
 def test_reference_from_the_training_dataset_of_the_version(
-        db: Database, make: MakeService, service: MonitoringService) -> None:
+        db: Database, make: MakeService) -> None:
     from modelplane.artifacts.store import get_artifact_store
     from modelplane.registry.service import RegistryService
     from modelplane.registry.sql import SqlRegistryStore

@@ -17,7 +17,7 @@ def collect_info() -> dict[str, Any]:
 
     settings = get_settings()
     if settings.is_remote:
-        return collect_remote_info(settings.server_url, settings.home)
+        return collect_remote_info(settings.server_url, settings.home, token=settings.token)
     from sqlalchemy import text
 
     from modelplane.__about__ import __version__
@@ -48,13 +48,15 @@ def collect_info() -> dict[str, Any]:
     }
 
 
-def collect_remote_info(server_url: str, home: Any) -> dict[str, Any]:
+def collect_remote_info(server_url: str, home: Any, *, token: str | None = None
+                        ) -> dict[str, Any]:
     """What a remote client talks to: the server's health answer (one quick try; an
     unreachable server is StorageUnavailableError, printed on one line)."""
     from modelplane.__about__ import __version__
     from modelplane.remote.http import RemoteTransport
 
-    transport = RemoteTransport(server_url, timeout=10, connect_timeout=3, retries=0)
+    transport = RemoteTransport(server_url, timeout=10, connect_timeout=3, retries=0,
+                                token=token)
     try:
         health = transport.get("/health")
     finally:
@@ -63,6 +65,7 @@ def collect_remote_info(server_url: str, home: Any) -> dict[str, Any]:
         "version": __version__,
         "mode": "remote",
         "server_url": server_url,
+        "token": "set (MODELPLANE_TOKEN)" if token else "none",
         "server_status": health.get("status", ""),
         "server_version": health.get("version", ""),
         "server_database_backend": health.get("database", ""),

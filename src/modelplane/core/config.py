@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelplane.core.errors import ConfigurationError
@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     artifact_root: str = ""
     online_store_url: str = ""
     server_url: str = ""
+    token: str | None = Field(default=None, repr=False)  # ``Authorization: Bearer <token>``
     max_request_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 5 * 1024 * 1024 * 1024
     serving_poll_seconds: float = 2.0
@@ -110,6 +111,15 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme.lower() not in ("http", "https"):
             raise ValueError(f"expected {SERVER_URL_FORMS}")
         return value.rstrip("/")
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if any(c.isspace() for c in value.strip()) or not value.strip().isprintable():
+            raise ValueError("expected a token without spaces or control characters")
+        return value.strip()
 
     @field_validator("prediction_log_storage", mode="before")
     @classmethod

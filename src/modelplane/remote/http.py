@@ -86,17 +86,22 @@ def error_from_response(response: httpx.Response) -> ModelplaneError:
 
 
 class RemoteTransport:
-    """Requests to one modelplane server; ``transport`` is for tests and custom stacks."""
+    """Requests to one modelplane server; ``token`` goes in every request's
+    ``Authorization: Bearer`` header; ``transport`` is for tests and custom stacks."""
 
     def __init__(self, server_url: str, *, timeout: float = READ_TIMEOUT,
                  connect_timeout: float = CONNECT_TIMEOUT, retries: int = RETRIES,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 token: str | None = None) -> None:
         self.server_url = server_url.rstrip("/")
         self.retries = retries
+        headers = {"user-agent": _user_agent()}
+        if token:  # every request carries it (the server checks it; see MODELPLANE_TOKEN)
+            headers["authorization"] = f"Bearer {token}"
         self._options: dict[str, Any] = {
             "base_url": self.server_url + API_PREFIX, "transport": transport,
             "timeout": httpx.Timeout(timeout, connect=connect_timeout),
-            "headers": {"user-agent": _user_agent()},
+            "headers": headers,
             "limits": httpx.Limits(max_connections=32, max_keepalive_connections=8,
                                    keepalive_expiry=KEEPALIVE)}
         self._lock = threading.Lock()

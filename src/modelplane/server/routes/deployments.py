@@ -144,10 +144,12 @@ def events(service: DeploymentsDep, name: str,
 @router.get(PREFIX + "/{name}/stats", response_model=StatsOut)
 def stats(service: DeploymentsDep, name: str,
           window: Annotated[str, Query(max_length=32)] = "5m") -> StatsOut:
-    """Per-variant requests, errors and latency over ``window``, from every replica."""
+    """Per-variant requests, errors and latency over ``window``, from every replica
+    (with the raw latency sum and histogram, from which a client rebuilds the figures)."""
     figures = service.stats(name, window)
-    return StatsOut(deployment=name, window=window,
-                    variants={k: v.to_dict() for k, v in figures.items()})
+    return StatsOut(deployment=name, window=window, variants={
+        k: {**v.to_dict(), "latency_sum": v.latency_sum, "hist": v.hist}
+        for k, v in figures.items()})
 
 
 @router.put("/eval-gates/{model}", response_model=EvalGatesOut)

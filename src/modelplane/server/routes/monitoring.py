@@ -95,11 +95,15 @@ def set_reference(monitoring: MonitoringDep, model: str, body: ReferenceCreate) 
     return ReferenceOut(**ref.to_dict())
 
 
-@router.get("/{model}/reference", response_model=ReferenceOut)
-def get_reference(monitoring: MonitoringDep, model: str, version: VersionQ = None
-                  ) -> ReferenceOut:
-    """The reference a version's predictions are measured against."""
-    return ReferenceOut(**monitoring.reference(model, version).to_dict())
+@router.get("/{model}/reference", response_model=ReferenceOut,
+            response_model_exclude_none=True)
+def get_reference(monitoring: MonitoringDep, model: str, version: VersionQ = None,
+                  profiles: bool = False) -> ReferenceOut:
+    """The reference a version's predictions are measured against; ``profiles``: with
+    its full feature and prediction profiles."""
+    ref = monitoring.reference(model, version)
+    full = {"features": _finite(ref.features), "predictions": _finite(ref.predictions)}
+    return ReferenceOut(**ref.to_dict(), profiles=full if profiles else None)
 
 
 @router.get("/{model}/references", response_model=ReferenceListOut)

@@ -124,6 +124,8 @@ class ReferenceOut(_Out):
     features: list[str]
     predictions: list[str]
     created_at: datetime
+    #: the full profiles (``?profiles=true``): what a remote client rebuilds it from
+    profiles: dict[str, Any] | None = None
 
 
 class ReferenceListOut(BaseModel):
