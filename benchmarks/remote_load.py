@@ -128,7 +128,7 @@ def _child(kind: str, role: str, url: str, *extra: str) -> subprocess.Popen[str]
 
 def load(kind: str, url: str, points: int) -> dict[str, Any]:
     setup = _child(kind, "setup", url)
-    out, _ = setup.communicate(timeout=600)
+    setup.communicate(timeout=600)
     if setup.returncode != 0:
         raise RuntimeError(f"{kind} setup failed")
     writers = [_child(kind, "writer", url, str(i), str(points)) for i in range(WRITERS)]
@@ -171,9 +171,9 @@ def main(quick: bool = False, postgres: str | None = None, workers: int = 2) -> 
     points = 2_000 if quick else 20_000
     figures: dict[str, dict[str, Any]] = {}
     for kind in ("modelplane", "mlflow"):
-        with _database(admin) as db, tempfile.TemporaryDirectory() as workdir:
-            with _server(kind, db, workdir, workers) as url:
-                figures[kind] = load(kind, url, points)
+        with (_database(admin) as db, tempfile.TemporaryDirectory() as workdir,
+              _server(kind, db, workdir, workers) as url):
+            figures[kind] = load(kind, url, points)
     ours, theirs = figures["modelplane"], figures["mlflow"]
     ratio = ours["metric_points_per_s"] / theirs["metric_points_per_s"]
     note = (f"{WRITERS} writers x {points} points + {READERS} readers, PostgreSQL, "

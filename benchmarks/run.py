@@ -17,7 +17,8 @@ sys.path.insert(0, str(HERE.parent))
 from benchmarks.common import Row, print_table  # noqa: E402
 
 BENCHMARKS = ["import_time", "catalogue", "pipelines", "features", "serving", "predlog",
-              "drift", "scrape", "oip", "auth", "mlflow_compat", "ray_pipelines"]
+              "drift", "scrape", "oip", "auth", "mlflow_compat", "ray_pipelines",
+              "remote_load"]
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     artifact_root: str = ""
     online_store_url: str = ""
     server_url: str = ""
-    token: str | None = Field(default=None, repr=False)  # ``Authorization: Bearer <token>``
+    token: str | None = Field(default=None, repr=False)  # a remote client's bearer token
     max_request_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 5 * 1024 * 1024 * 1024
     serving_poll_seconds: float = 2.0
@@ -58,7 +58,6 @@ class Settings(BaseSettings):
     run_heartbeat_seconds: float = 10.0  # an ActiveRun says it is alive this often
     run_stale_seconds: float = 120.0  # a running run silent this long is marked failed
     artifact_tmp_max_age_seconds: float = 3600.0  # partial uploads untouched this long go
-    token: str | None = None  # the bearer token a remote client sends (MODELPLANE_TOKEN)
     auth: bool = False  # a server checks tokens (always on beyond loopback; see cli/server)
     auth_cache_seconds: float = 10.0  # a checked token is trusted this long per replica
     webhook_allow: str = ""  # hosts alert webhooks may call: "hooks.slack.com,*.corp,10.0.0.0/8"
