@@ -74,9 +74,9 @@ def test_backup_is_not_cut_by_the_statement_timeout(postgres_url: str, tmp_path:
         holder = threading.Thread(target=hold_lock)
         holder.start()
         assert locked.wait(10)
-        with pytest.raises(StorageUnavailableError):  # a normal call is cut
-            with db.connection_scope(readonly=True) as conn:
-                conn.execute(text(f'SELECT count(*) FROM "{table}"'))
+        with pytest.raises(StorageUnavailableError), \
+                db.connection_scope(readonly=True) as conn:  # a normal call is cut
+            conn.execute(text(f'SELECT count(*) FROM "{table}"'))
         threading.Timer(0.8, release.set).start()
         store = get_artifact_store(str(tmp_path / "artifacts"))
         out = tmp_path / "backup.tar"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from modelplane.__about__ import __version__
 from modelplane.core.config import Settings, get_settings
-from modelplane.server.errors import install_error_handlers
+from modelplane.server.errors import check_json_body, install_error_handlers
 from modelplane.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
 
 __all__ = ["create_app"]
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
         version=__version__,
         description="Tracking, registry, features, pipelines, serving and monitoring.",
         openapi_url="/openapi.json",
+        dependencies=[Depends(check_json_body)],
     )
     app.state.settings = settings
     from modelplane.client import Client
