@@ -86,7 +86,7 @@ class Client:
                 "embedded", details={"field": "MODELPLANE_SERVER_URL"})
         from modelplane.store.db import get_database
 
-        return get_database(self.settings.database_url)
+        return get_database(self.settings.database_url, self.settings)
 
     @cached_property
     def auth(self) -> AuthService:

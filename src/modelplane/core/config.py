@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     oidc_audience: str = ""
     oidc_jwks_url: str = ""  # default: <issuer>/.well-known/jwks.json
     oidc_role_claim: str = "modelplane_role"
+    # fault isolation (docs/operations.md#timeouts): bounded calls to every backend
+    db_statement_timeout_ms: int = 30_000  # PostgreSQL statement_timeout; 0: no limit
+    db_connect_timeout_seconds: float = 5.0
+    redis_timeout_seconds: float = 2.0  # Redis socket read/write timeout
+    redis_connect_timeout_seconds: float = 2.0
+    breaker_reset_seconds: float = 5.0  # a backend's open circuit fails fast this long
 
     @field_validator("home", mode="after")
     @classmethod
@@ -131,7 +137,9 @@ class Settings(BaseSettings):
     @field_validator("alert_interval_seconds", "serving_poll_seconds", "deployment_poll_seconds",
                      "metrics_refresh_seconds",
                      "run_heartbeat_seconds", "run_stale_seconds",
-                     "artifact_tmp_max_age_seconds", "auth_cache_seconds", mode="after")
+                     "artifact_tmp_max_age_seconds", "auth_cache_seconds",
+                     "db_connect_timeout_seconds", "redis_timeout_seconds",
+                     "redis_connect_timeout_seconds", "breaker_reset_seconds", mode="after")
     @classmethod
     def _check_poll(cls, value: float) -> float:
         if not value > 0:
@@ -143,6 +151,13 @@ class Settings(BaseSettings):
     def _check_positive(cls, value: int) -> int:
         if value <= 0:
             raise ValueError("expected a positive number of bytes")
+        return value
+
+    @field_validator("db_statement_timeout_ms", mode="after")
+    @classmethod
+    def _check_timeout_ms(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("expected milliseconds, 0 for no limit")
         return value
 
     @model_validator(mode="after")

@@ -67,7 +67,7 @@ class FeatureStore:
     def database(self) -> Database:
         from modelplane.store.db import get_database
 
-        return self._database or get_database(self.settings.database_url)
+        return self._database or get_database(self.settings.database_url, self.settings)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
@@ -85,7 +85,7 @@ class FeatureStore:
     def online(self) -> OnlineStore:
         from modelplane.features.online import open_online_store
 
-        return self._online or open_online_store(self.settings.online_store_url)
+        return self._online or open_online_store(self.settings.online_store_url, self.settings)
 
     @cached_property
     def offline(self) -> OfflineStore:

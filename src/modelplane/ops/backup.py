@@ -114,7 +114,7 @@ def _sqlite_snapshot(db: Database, folder: Path) -> Database:
 
 def _dump_tables(db: Database, folder: Path, progress: Progress | None) -> dict[str, int]:
     counts: dict[str, int] = {}
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn, db.unbounded(conn):  # a snapshot takes what it takes
         if db.dialect == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ",
                                           postgresql_readonly=True)

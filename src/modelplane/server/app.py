@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from modelplane.__about__ import __version__
 from modelplane.core.config import Settings, get_settings
 from modelplane.server.auth.deps import authorize
-from modelplane.server.errors import install_error_handlers
+from modelplane.server.errors import check_json_body, install_error_handlers
 from modelplane.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
 
 __all__ = ["create_app"]
@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None, *, serve: list[Any] | None = No
         version=__version__,
         description="Tracking, registry, features, pipelines, serving and monitoring.",
         openapi_url="/openapi.json",
-        dependencies=[Depends(authorize)],  # the role of every route (server/auth/policy.py)
+        # the role of every route (server/auth/policy.py), then no JSON number past 64 bits
+        dependencies=[Depends(authorize), Depends(check_json_body)],
     )
     app.state.settings = settings
     from modelplane.client import Client

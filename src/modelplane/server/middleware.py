@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from modelplane.core.ids import new_id
 
-__all__ = ["BodyLimitMiddleware", "RequestIdMiddleware"]
+__all__ = ["UPLOAD_PATHS", "BodyLimitMiddleware", "RequestIdMiddleware"]
 
 log = logging.getLogger("modelplane.server")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -74,9 +74,18 @@ class RequestIdMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
+#: The routes that stream uploads to the artifact store: only these get the upload limit.
+UPLOAD_PATHS = re.compile(
+    r"^(/api/v1/artifacts/blobs/[^/]+"
+    r"|/api/v1/runs/[^/]+/artifacts/.+"
+    r"|/api/2\.0/mlflow-artifacts/artifacts/.+)$")
+
+
 class BodyLimitMiddleware:
-    """``max_bytes`` for every request body, except artifact uploads (``PUT`` to a path
-    with ``/artifacts/``), which stream to the artifact store under ``max_upload_bytes``."""
+    """``max_bytes`` for every request body, except artifact uploads (``PUT`` to one of
+    :data:`UPLOAD_PATHS`), which stream to the artifact store under ``max_upload_bytes``.
+    A path merely containing ``/artifacts/`` (a model or tag named "artifacts") is an
+    ordinary route with the ordinary limit."""
 
     def __init__(self, app: Any, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
@@ -88,7 +97,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes
-        if scope["method"] == "PUT" and "/artifacts/" in scope["path"]:
+        if scope["method"] == "PUT" and UPLOAD_PATHS.match(scope["path"]):
             limit = self.max_upload_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":

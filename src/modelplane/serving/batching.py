@@ -17,8 +17,9 @@ The policy is adaptive, so a lone request is never held back:
 
 ``concurrency`` batches run at once (1 with the default single-thread executor: one model
 call at a time per model, which also keeps BLAS and scikit-learn from oversubscribing the
-cores; N with a process pool of N). An exception from ``fn`` fails the requests of that
-batch only; the worker carries on.
+cores; N with a process pool of N). When ``fn`` raises on a batch of several requests,
+each runs again alone, so an exception fails only the request that causes it; the
+worker carries on.
 """
 
 from __future__ import annotations
@@ -184,6 +185,23 @@ class DynamicBatcher:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
+    async def _one_by_one(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending],
+                          exc: Exception) -> None:
+        """A failed batch of several requests runs again one request at a time, so one
+        request's bad input fails that request only, not the others batched with it."""
+        if len(batch) == 1:
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
+            return
+        for pending in batch:
+            if pending.future.done():
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, self.fn, [pending.item])
+                pending.future.set_result(results[0])
+            except Exception as alone:
+                pending.future.set_exception(alone)
+
     async def _execute(self, batch: list[_Pending], rows: int) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -199,11 +217,12 @@ class DynamicBatcher:
                         f"the batch function returned {len(results)} results for "
                         f"{len(batch)} requests")
             except BaseException as exc:  # the batch fails; the worker goes on
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
                 if not isinstance(exc, Exception):
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
                     raise
+                await self._one_by_one(loop, batch, exc)
                 return
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():

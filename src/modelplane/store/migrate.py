@@ -54,7 +54,8 @@ def _check_known(revision: str | None) -> None:
 def ensure_head(db: Database) -> str:
     """Upgrade to head if needed; return the revision before the call."""
     try:
-        with db.engine.execution_options(modelplane_readonly=True).connect() as conn:
+        engine = db.engine.execution_options(modelplane_readonly=True)
+        with engine.connect() as conn, db.unbounded(conn):
             before = current_revision(conn)
             conn.rollback()
         if before == HEAD_REVISION:
@@ -80,7 +81,8 @@ def upgrade(db: Database) -> str:
 @contextmanager
 def _migration_lock(db: Database) -> Iterator[Connection]:
     if db.dialect == "postgresql":
-        with db.engine.connect() as conn:
+        # unbounded: it may wait on another process's migration, and run a long one
+        with db.engine.connect() as conn, db.unbounded(conn):
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
             conn.commit()
             try:

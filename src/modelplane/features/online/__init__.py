@@ -9,10 +9,13 @@ in the home) and ``redis://HOST:PORT/DB`` / ``rediss://`` / ``unix://``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from modelplane.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from modelplane.core.config import Settings
 
 __all__ = ["BACKENDS", "OnlineRow", "OnlineStore", "open_online_store"]
 
@@ -47,25 +50,30 @@ class OnlineStore(Protocol):
     def close(self) -> None: ...
 
 
-def _sqlite(url: str) -> OnlineStore:
+def _sqlite(url: str, _settings: Settings | None) -> OnlineStore:
     from modelplane.features.online.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
 
     return SqliteOnlineStore(SqliteOnlineStoreConfig.from_url(url))
 
 
-def _redis(url: str) -> OnlineStore:
+def _redis(url: str, settings: Settings | None) -> OnlineStore:
     from modelplane.features.online.redis import RedisOnlineStore, RedisOnlineStoreConfig
 
-    return RedisOnlineStore(RedisOnlineStoreConfig.from_url(url))
+    options = {} if settings is None else {
+        "timeout": settings.redis_timeout_seconds,
+        "connect_timeout": settings.redis_connect_timeout_seconds,
+        "breaker_reset_seconds": settings.breaker_reset_seconds}
+    return RedisOnlineStore(RedisOnlineStoreConfig.from_url(url, **options))
 
 
-BACKENDS: dict[str, Callable[[str], OnlineStore]] = {
+BACKENDS: dict[str, Callable[[str, Settings | None], OnlineStore]] = {
     "sqlite": _sqlite, "redis": _redis, "rediss": _redis, "unix": _redis,
 }
 
 
-def open_online_store(url: str) -> OnlineStore:
-    """A new store for ``url`` (the caller owns it and closes it)."""
+def open_online_store(url: str, settings: Settings | None = None) -> OnlineStore:
+    """A new store for ``url`` (the caller owns it and closes it), with the timeouts of
+    ``settings`` where the backend has any."""
     scheme = urlsplit(url).scheme.lower()
     builder = BACKENDS.get(scheme)
     if builder is None:
@@ -73,4 +81,4 @@ def open_online_store(url: str) -> OnlineStore:
             f"MODELPLANE_ONLINE_STORE_URL: unsupported scheme {scheme or '(none)'!r}; expected "
             f"{', '.join(f'{s}://' for s in BACKENDS)}",
             details={"field": "MODELPLANE_ONLINE_STORE_URL"})
-    return builder(url)
+    return builder(url, settings)

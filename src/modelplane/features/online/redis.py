@@ -12,6 +12,10 @@ command and one reply, without redis-py's pool checkout and per-command bookkeep
 cost more than the round trip itself. The ``hiredis`` parser is used when it is installed
 (the ``redis`` extra installs it). A read is retried once on a dropped connection (it is
 idempotent). redis-py is imported lazily.
+
+Every call is bounded (socket and connect timeouts from the config) and goes through a
+:class:`CircuitBreaker`: while Redis is known down or stalled, a call answers 503 at once
+instead of holding a server thread for a timeout.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from modelplane.core.breaker import CircuitBreaker
 from modelplane.core.errors import StorageUnavailableError
 from modelplane.features.online import OnlineRow
 
@@ -70,18 +75,23 @@ class _Reader:
 @dataclass(frozen=True)
 class RedisOnlineStoreConfig:
     """``redis://HOST:PORT/DB`` with an optional ``key_prefix`` query parameter (default
-    ``modelplane:``) so several installations can share one database."""
+    ``modelplane:``) so several installations can share one database; ``timeout`` and
+    ``connect_timeout`` bound every socket wait (seconds)."""
 
     url: str
     key_prefix: str = "modelplane:"
+    timeout: float = 2.0
+    connect_timeout: float = 2.0
+    breaker_reset_seconds: float = 5.0
     type: Literal["redis"] = "redis"
 
     @classmethod
-    def from_url(cls, url: str) -> RedisOnlineStoreConfig:
+    def from_url(cls, url: str, **options: Any) -> RedisOnlineStoreConfig:
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         prefix = query.pop("key_prefix", "modelplane:")
-        return cls(url=urlunsplit(parts._replace(query=urlencode(query))), key_prefix=prefix)
+        return cls(url=urlunsplit(parts._replace(query=urlencode(query))), key_prefix=prefix,
+                   **options)
 
 
 class RedisOnlineStore:
@@ -93,8 +103,11 @@ class RedisOnlineStore:
         self.config = config
         self.url = config.url
         self._errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
-        self._client = redis.Redis.from_url(config.url, socket_timeout=10,
-                                            socket_connect_timeout=5)
+        self._client = redis.Redis.from_url(config.url, socket_timeout=config.timeout,
+                                            socket_connect_timeout=config.connect_timeout)
+        self.breaker = CircuitBreaker("the online store (Redis)",
+                                      reset_seconds=config.breaker_reset_seconds,
+                                      stall_seconds=min(1.0, config.timeout))
         self._write = self._client.register_script(_WRITE)
         self._retry_on: type[Exception] = redis.ConnectionError
         self._local = threading.local()
@@ -116,6 +129,10 @@ class RedisOnlineStore:
     def _fetch(self, *args: str) -> Any:
         """One command and its reply on this thread's read connection (connected on first
         use); retried once when the connection was dropped (a restarted server)."""
+        with self.breaker.guard():
+            return self._fetch_once(args)
+
+    def _fetch_once(self, args: tuple[str, ...]) -> Any:
         for attempt in (0, 1):
             conn = self._reader()
             try:
@@ -137,10 +154,12 @@ class RedisOnlineStore:
         return f"{self.config.key_prefix}{namespace}:{key}"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except self._errors as exc:
-            raise StorageUnavailableError(f"online store (Redis) is unavailable: {exc}") from exc
+        with self.breaker.guard():
+            try:
+                return fn(*args, **kwargs)
+            except self._errors as exc:
+                raise StorageUnavailableError(
+                    f"online store (Redis) is unavailable: {exc}") from exc
 
     def write(self, namespace: str, rows: Sequence[OnlineRow]) -> int:
         if not rows:

@@ -18,6 +18,9 @@ from typing import Any
 __all__ = ["STATUSES", "PredictionRecord", "jsonable", "normalise_record", "record_key"]
 
 STATUSES = ("ok", "error")
+_INT32_MAX = 2**31 - 1  # the columns' integer
+#: How far ahead of this clock a record's time may be (another host's clock skew).
+MAX_FUTURE_SECONDS = 86_400.0
 
 
 @dataclass(slots=True)
@@ -86,11 +89,18 @@ def jsonable(value: Any) -> Any:
 
 
 def _time(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
+    """Epoch seconds of a record's time; a time before 1970 or more than a day ahead
+    (an absurd timestamp that would break every window read) raises ValueError."""
     if value is None:
         return time.time()
-    return float(value)
+    try:
+        when = value.timestamp() if isinstance(value, datetime) else float(value)
+    except (OverflowError, OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"time {value!r} is not a valid time") from exc
+    if not 0.0 <= when <= time.time() + MAX_FUTURE_SECONDS:
+        raise ValueError(f"time {value!r} is out of range: expected 1970-01-01 up to a day "
+                         "from now")
+    return when
 
 
 def normalise_record(record: Any) -> PredictionRecord:
@@ -111,12 +121,15 @@ def normalise_record(record: Any) -> PredictionRecord:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     latency = None if record.latency_s is None else float(record.latency_s)
+    version, row_index = int(record.version or 0), int(record.row_index or 0)
+    if not (0 <= version <= _INT32_MAX and 0 <= row_index <= _INT32_MAX):
+        raise ValueError(f"version and row_index must be from 0 to {_INT32_MAX}")
     return PredictionRecord(
         request_id=record.request_id[:128], model=record.model,
-        version=int(record.version or 0), inputs=jsonable(record.inputs),
+        version=version, inputs=jsonable(record.inputs),
         outputs=jsonable(record.outputs),
         latency_s=latency if latency is None or math.isfinite(latency) else None,
         time=_time(record.time), deployment=record.deployment, variant=record.variant,
         cache_hit=bool(record.cache_hit), status=status,
         error=None if record.error is None else str(record.error),
-        row_index=int(record.row_index or 0))
+        row_index=row_index)

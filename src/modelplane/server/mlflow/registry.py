@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query
 
 from modelplane.core.errors import InvalidArgumentError
 from modelplane.registry.entities import ModelVersion, RegisteredModel
+from modelplane.server.deps import MAX_VERSION
 from modelplane.server.mlflow import filters
 from modelplane.server.mlflow.context import MlflowContext
 from modelplane.server.mlflow.convert import (
@@ -57,9 +58,10 @@ def _version(value: str) -> int:
         number = int(value)
     except (TypeError, ValueError):
         number = 0
-    if number < 1:
+    if not 1 <= number <= MAX_VERSION:
         raise InvalidArgumentError(f"Invalid value {value!r} for parameter 'version': "
-                                   "expected a version number", details={"field": "version"})
+                                   f"expected a version number from 1 to {MAX_VERSION}",
+                                   details={"field": "version"})
     return number
 
 

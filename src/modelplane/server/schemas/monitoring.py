@@ -52,7 +52,7 @@ class PredictionIn(_In):
     cache_hit: bool = False
     status: str = Field(default="ok", pattern="^(ok|error)$")
     error: str | None = None
-    row_index: int = Field(default=0, ge=0)
+    row_index: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class PredictionsCreate(_In):
@@ -90,7 +90,7 @@ class LoggedPredictionsOut(BaseModel):
 class LabelIn(_In):
     request_id: str = Field(min_length=1, max_length=128)
     label: Any
-    row_index: int = Field(default=0, ge=0)
+    row_index: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class LabelsCreate(_In):
