@@ -18,6 +18,7 @@ from modelplane.core.errors import NotFoundError
 from modelplane.core.filters import ATTRIBUTES, And, Comparison, Expr, Field, format_filter
 from modelplane.remote.http import RemoteTransport, segment
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+from modelplane.tracking.paging import Cursor, decode_token, encode_token
 
 __all__ = ["RemoteTrackingStore"]
 
@@ -168,6 +169,19 @@ class RemoteTrackingStore:
             if page["next_page_token"] is None or not page["runs"]:
                 break
         return found
+
+    def search_page(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, cursor: Cursor,
+                    include_deleted: bool = False) -> tuple[list[Run], Cursor | None]:
+        """One page through the server, its page token passed along unchanged."""
+        page = self.http.post("/runs/search", {
+            "filter": format_filter(where),
+            "experiments": None if experiment_ids is None else list(experiment_ids),
+            "order_by": _order_text(order_by), "include_deleted": include_deleted,
+            "max_results": limit,
+            "page_token": None if cursor == Cursor() else encode_token(cursor)})
+        token = page["next_page_token"]
+        return [_run(r) for r in page["runs"]], None if token is None else decode_token(token)
 
     def heartbeat(self, run_ids: list[str]) -> None:
         for run_id in run_ids:

@@ -6,7 +6,6 @@ it, so a bad call never leaves a partial record.
 
 from __future__ import annotations
 
-import base64
 import getpass
 import os
 import re
@@ -40,6 +39,7 @@ from modelplane.tracking.entities import (
     Run,
     RunArtifact,
 )
+from modelplane.tracking.paging import decode_token, encode_token
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
 from modelplane.tracking.sql import SqlTrackingStore
 
@@ -111,19 +111,6 @@ class RunOrigin:
     pid: int | None = None
     code_commit: str | None = None
     code_dirty: bool | None = None
-
-
-def _page_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        offset = -1
-    if offset < 0:
-        raise InvalidArgumentError("invalid page_token: pass the token of a previous page",
-                                   details={"field": "page_token"})
-    return offset
 
 
 class TrackingService:
@@ -332,14 +319,9 @@ class TrackingService:
         where = parse_filter(filter, RUN_FILTER_SCHEMA)
         order = parse_order_by(order_by, RUN_FILTER_SCHEMA)
         ids = None if experiments is None else [self.get_experiment(e).id for e in experiments]
-        offset = _page_offset(page_token)
-        found = self.store.search_runs(ids, where, order, max_results + 1, offset,
-                                       include_deleted)
-        token = None
-        if len(found) > max_results:
-            found = found[:max_results]
-            token = base64.urlsafe_b64encode(str(offset + max_results).encode()).decode()
-        return RunPage(found, token)
+        found, nxt = self.store.search_page(ids, where, order, max_results,
+                                            decode_token(page_token), include_deleted)
+        return RunPage(found, None if nxt is None else encode_token(nxt))
 
     # -- artifacts and datasets --------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],

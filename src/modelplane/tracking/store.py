@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelplane.core.filters import Expr, Field
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+
+if TYPE_CHECKING:
+    from modelplane.tracking.paging import Cursor
 
 __all__ = ["TrackingStore"]
 
@@ -54,6 +57,12 @@ class TrackingStore(Protocol):
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
                     include_deleted: bool = False) -> list[Run]: ...
+
+    def search_page(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, cursor: Cursor,
+                    include_deleted: bool = False) -> tuple[list[Run], Cursor | None]:
+        """Up to ``limit`` runs from ``cursor`` and the next page's cursor (None: last)."""
+        ...
 
     def add_artifact(self, run_id: str, artifact: RunArtifact) -> None: ...
 
