@@ -18,6 +18,7 @@ from modelplane.core.errors import NotFoundError
 from modelplane.core.filters import ATTRIBUTES, And, Comparison, Expr, Field, format_filter
 from modelplane.remote.http import RemoteTransport, segment
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+from modelplane.tracking.history import MetricSeries
 from modelplane.tracking.paging import Cursor, decode_token, encode_token
 
 __all__ = ["RemoteTrackingStore"]
@@ -149,6 +150,22 @@ class RemoteTrackingStore:
             raise
         return [Metric(p["key"], float("nan") if p["value"] is None else p["value"],
                        p["step"], datetime.fromisoformat(p["timestamp"])) for p in points]
+
+    def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
+        got = self.http.get(f"/runs/{segment(run_id)}/metrics/{segment(key)}/series",
+                            max_points=max_points)
+        nan = float("nan")
+        return MetricSeries(got["key"], got["count"], got["bucketed"],
+                            [(int(s), nan if lo is None else lo, nan if hi is None else hi)
+                             for s, lo, hi in got["points"]])
+
+    def metric_page(self, run_id: str, key: str, from_step: int,
+                    limit: int) -> list[tuple[int, float, int]]:
+        points = self.http.get(f"/runs/{segment(run_id)}/metrics/{segment(key)}/history",
+                               from_step=from_step, limit=limit)
+        return [(p["step"], float("nan") if p["value"] is None else p["value"],
+                 int(datetime.fromisoformat(p["timestamp"]).timestamp() * 1000))
+                for p in points]
 
     # -- search ------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,

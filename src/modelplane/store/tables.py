@@ -150,7 +150,8 @@ metrics = Table(
     Column("value", Float, nullable=True),  # NULL is NaN (SQLite stores NaN as NULL)
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
-    Index(None, "run_id", "key"),  # rowid order is insertion order; history sorts by step
+    # covering: a history reads by step, a long one in buckets, never touching the table
+    Index(None, "run_id", "key", "step", "value"),
 )
 
 #: The latest value per (run, key): what search filters and sorts on.

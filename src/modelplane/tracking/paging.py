@@ -192,6 +192,24 @@ class RunSearcher:
                 break
         return found[offset:offset + limit]
 
+    def statements(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                   order_by: Sequence[tuple[Field, bool]], include_deleted: bool,
+                   after: Run | None) -> list[tuple[str, Any]]:
+        """The SQL and driver parameters of every segment of a search (from the start,
+        and after ``after``'s sort values when given): what ``EXPLAIN`` checks."""
+        ids = None if experiment_ids is None else list(experiment_ids)
+        shape = self._shape(where, order_by, None if ids is None else len(ids),
+                            include_deleted)
+        base: dict[str, Any] = {f"experiment_{i}": e for i, e in enumerate(ids or ())}
+        base.update(limit=50, offset=0)
+        out = [(p.sql, p.args(base)) for p in shape.first]
+        if after is not None and keyset_ok(order_by):
+            for segment, prepared in zip(shape.segments, shape.after, strict=True):
+                values = sort_values(after, segment.fields)
+                late = {**base, **{f"after_{i}": v for i, v in enumerate(values)}}
+                out.append((prepared.sql, prepared.args(late)))
+        return out
+
     def search(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
                include_deleted: bool) -> list[Run]:

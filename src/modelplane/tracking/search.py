@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Integer,
     Select,
@@ -40,7 +41,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.selectable import Join
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from modelplane.core.errors import InvalidArgumentError
 from modelplane.core.filters import ATTRIBUTES, And, Comparison, Expr, Field, FilterSchema, Value
@@ -119,6 +122,35 @@ def _cross_join(element: CrossJoin, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.visit_join(element, **kw).replace(" JOIN ", " CROSS JOIN ", 1)
 
 
+class _HasNumber(ColumnElement[bool]):
+    """``value IS NOT NULL``, and not NaN on PostgreSQL (SQLite stores NaN as NULL; a
+    NaN metric sorts with the runs lacking the metric, last)."""
+
+    __visit_name__ = "modelplane_has_number"
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy protocol)
+        ("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        return Grouping(self)
+
+
+@compiles(_HasNumber)
+def _has_number(element: _HasNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} IS NOT NULL"
+
+
+@compiles(_HasNumber, "postgresql")
+def _has_number_pg(element: _HasNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} IS NOT NULL AND {column} <> 'NaN'::float8"
+
+
 def driver_candidates(where: Expr | None) -> list[Comparison]:
     """The top-level comparisons a page could start from: a positive comparison on a
     key, answered by the ``(key, value, run_id)`` index."""
@@ -172,8 +204,9 @@ def search_segments(where: Expr | None, order_by: Sequence[tuple[Field, bool]],
         late += names
     if not include_deleted:
         base = base.where(runs.c.lifecycle == "active")
-    newest = [(runs.c.start_time, True, Field(ATTRIBUTES, "start_time")),
-              (runs.c.id, False, Field(ATTRIBUTES, "id"))]
+    newest: list[tuple[ColumnElement[Any], bool, Field]] = [
+        (runs.c.start_time, True, Field(ATTRIBUTES, "start_time")),
+        (runs.c.id, False, Field(ATTRIBUTES, "id"))]
     if not order_by:
         return [_segment(base, newest, late, keyset)]
     (first, descending), rest = order_by[0], order_by[1:]
@@ -190,10 +223,11 @@ def search_segments(where: Expr | None, order_by: Sequence[tuple[Field, bool]],
     on = and_(table.c.run_id == runs.c.id, table.c.key == first.key)
     having = (base.join_from(runs, table, on) if driver is not None
               else base.select_from(CrossJoin(table, runs, on)))
-    having = having.where(table.c.value.is_not(None))
+    value = table.c.value
+    has = _HasNumber(value) if first.prefix == "metrics" else value.is_not(None)
+    having = having.where(has)
     missing = base.where(~select(literal(1)).select_from(table).where(
-        table.c.run_id == runs.c.id, table.c.key == first.key,
-        table.c.value.is_not(None)).exists())
+        table.c.run_id == runs.c.id, table.c.key == first.key, has).exists())
     keys = [(table.c.value, descending, first), *extra, *newest]
     return [_segment(having, keys, late, keyset),
             _segment(missing, [*extra, *newest], late, keyset)]

@@ -28,7 +28,7 @@ from modelplane.core.filters import parse_filter, parse_order_by
 from modelplane.core.ids import new_id
 from modelplane.core.procs import pid_alive
 from modelplane.core.refs import LOOKUP_LIMIT, did_you_mean, is_fragment, is_full_id, pick_one
-from modelplane.core.timeutil import as_utc, to_epoch_ms, utcnow
+from modelplane.core.timeutil import as_utc, from_epoch_ms, to_epoch_ms, utcnow
 from modelplane.tracking.code import code_version
 from modelplane.tracking.entities import (
     RUN_STATUSES,
@@ -39,6 +39,7 @@ from modelplane.tracking.entities import (
     Run,
     RunArtifact,
 )
+from modelplane.tracking.history import MetricSeries
 from modelplane.tracking.paging import decode_token, encode_token
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
 from modelplane.tracking.sql import SqlTrackingStore
@@ -47,6 +48,7 @@ __all__ = ["RunOrigin", "RunPage", "TrackingService", "check_key", "metric_value
 
 DEFAULT_EXPERIMENT = "Default"
 MAX_RESULTS = 50_000
+MAX_SERIES_POINTS = 50_000
 _KEY = re.compile(r"^[A-Za-z0-9_\-./: ]{1,256}$")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,256}$")
 
@@ -308,6 +310,26 @@ class TrackingService:
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.store.metric_history(run_id, key)
+
+    def metric_series(self, run_id: str, key: str, max_points: int = 1000) -> MetricSeries:
+        """A chart's worth of ``key``'s history: the points when there are at most
+        ``max_points``, otherwise min and max per bucket of steps (bounded whatever the
+        history's length)."""
+        if not 2 <= max_points <= MAX_SERIES_POINTS:
+            raise InvalidArgumentError(
+                f"max_points must be between 2 and {MAX_SERIES_POINTS}",
+                details={"field": "max_points"})
+        return self.store.metric_series(run_id, check_key("metric", key), max_points)
+
+    def metric_page(self, run_id: str, key: str, from_step: int = 0,
+                    limit: int = 10_000) -> list[Metric]:
+        """The full history in pages by step (an export reads them all): up to ``limit``
+        points from ``from_step``."""
+        if not 1 <= limit <= MAX_RESULTS:
+            raise InvalidArgumentError(f"limit must be between 1 and {MAX_RESULTS}",
+                                       details={"field": "limit"})
+        return [Metric(key, v, s, from_epoch_ms(ts)) for s, v, ts in
+                self.store.metric_page(run_id, check_key("metric", key), from_step, limit)]
 
     # -- search ------------------------------------------------------------------------
     def search_runs(self, filter: str = "", *, experiments: Iterable[str] | None = None,

@@ -32,6 +32,7 @@ from modelplane.store.tables import (
     runs,
 )
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+from modelplane.tracking.history import MetricSeries, read_page, read_series
 from modelplane.tracking.paging import Cursor, RunSearcher
 from modelplane.tracking.runread import RUN_COLUMNS, PreparedRuns, RunReader
 
@@ -250,6 +251,13 @@ class SqlTrackingStore:
         with self.db.session_scope(readonly=True) as session:
             return [Metric(k, _NAN if v is None else v, s, from_epoch_ms(ts))
                     for k, v, s, ts in session.execute(query)]
+
+    def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
+        return read_series(self.db, run_id, key, max_points)
+
+    def metric_page(self, run_id: str, key: str, from_step: int,
+                    limit: int) -> list[tuple[int, float, int]]:
+        return read_page(self.db, run_id, key, from_step, limit)
 
     # -- search ------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,

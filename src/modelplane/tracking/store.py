@@ -15,6 +15,7 @@ from modelplane.core.filters import Expr, Field
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
 
 if TYPE_CHECKING:
+    from modelplane.tracking.history import MetricSeries
     from modelplane.tracking.paging import Cursor
 
 __all__ = ["TrackingStore"]
@@ -57,6 +58,15 @@ class TrackingStore(Protocol):
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
                     include_deleted: bool = False) -> list[Run]: ...
+
+    def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
+        """At most about ``max_points`` points of a history: raw, or min/max buckets."""
+        ...
+
+    def metric_page(self, run_id: str, key: str, from_step: int,
+                    limit: int) -> list[tuple[int, float, int]]:
+        """Up to ``limit`` points ``(step, value, epoch_ms)`` from ``from_step``, by step."""
+        ...
 
     def search_page(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, cursor: Cursor,

@@ -16,6 +16,7 @@ from modelplane.server.ui.artifacts import listing, run_files
 from modelplane.server.ui.charts import PALETTE, Series, line_chart
 from modelplane.server.ui.render import UIRoute, error_page, page, pager
 from modelplane.tracking.entities import Run
+from modelplane.tracking.history import MetricSeries
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
 from modelplane.tracking.service import RunPage, TrackingService
 
@@ -24,7 +25,8 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False,
 
 PAGE_SIZES = (25, 50, 100, 500)
 MAX_COLUMNS = 20  # metric or param columns in the runs table
-MAX_COMPARE = 20
+MAX_COMPARE = 50
+CHART_POINTS = 1000  # a longer history is drawn as min/max per bucket of steps
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,14 @@ def experiment(ref: str, tracking: TrackingDep, filter: str = "", order_by: str 
 
 
 def _history(tracking: TrackingService, run_id: str, key: str) -> list[tuple[float, float]]:
-    return [(m.step, m.value) for m in tracking.metric_history(run_id, key)]
+    """The points of a chart: a long history read as min/max buckets, drawn as both."""
+    return _points(tracking.metric_series(run_id, key, CHART_POINTS))
+
+
+def _points(series: MetricSeries) -> list[tuple[float, float]]:
+    if not series.bucketed:
+        return [(step, low) for step, low, _ in series.points]
+    return [(step, value) for step, low, high in series.points for value in (low, high)]
 
 
 @router.get("/runs/{run_id}")
@@ -131,9 +140,9 @@ def run_detail(run_id: str, client: ClientDep) -> HTMLResponse:
     exp = tracking.get_experiment(run.experiment_id)
     charts = []
     for key in sorted(run.metrics)[:MAX_COLUMNS * 2]:
-        points = _history(tracking, run.id, key)
-        charts.append({"key": key, "count": len(points),
-                       "svg": line_chart([Series(run.name, points)], title=key)})
+        series = tracking.metric_series(run.id, key, CHART_POINTS)
+        charts.append({"key": key, "count": series.count,
+                       "svg": line_chart([Series(run.name, _points(series))], title=key)})
     quoted = run.id.replace("'", "''")
     versions = registry.search_versions(f"run_id = '{quoted}'", max_results=100).items
     children = tracking.search_runs(f"parent_run_id = '{quoted}'", max_results=100).runs
