@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE.parent))
 from benchmarks.common import Row, print_table  # noqa: E402
 
 BENCHMARKS = ["import_time", "catalogue", "pipelines", "features", "serving", "predlog",
-              "drift"]
+              "drift", "catalogue_scale"]
 
 
 def main() -> None:
