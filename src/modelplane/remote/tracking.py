@@ -159,6 +159,16 @@ class RemoteTrackingStore:
                             [(int(s), nan if lo is None else lo, nan if hi is None else hi)
                              for s, lo, hi in got["points"]])
 
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int) -> dict[str, MetricSeries]:
+        out = {}
+        for run_id in run_ids:
+            try:
+                out[run_id] = self.metric_series(run_id, key, max_points)
+            except NotFoundError:
+                continue
+        return {run_id: s for run_id, s in out.items() if s.count}
+
     def metric_page(self, run_id: str, key: str, from_step: int,
                     limit: int) -> list[tuple[int, float, int]]:
         points = self.http.get(f"/runs/{segment(run_id)}/metrics/{segment(key)}/history",

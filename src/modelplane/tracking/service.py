@@ -24,7 +24,7 @@ from modelplane.core.errors import (
     InvalidStateError,
     NotFoundError,
 )
-from modelplane.core.filters import parse_filter, parse_order_by
+from modelplane.core.filters import ATTRIBUTES, Comparison, Field, parse_filter, parse_order_by
 from modelplane.core.ids import new_id
 from modelplane.core.procs import pid_alive
 from modelplane.core.refs import LOOKUP_LIMIT, did_you_mean, is_fragment, is_full_id, pick_one
@@ -208,6 +208,17 @@ class TrackingService:
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
 
+    def get_runs(self, run_ids: list[str]) -> list[Run]:
+        """Several runs in one search (a comparison), in the order given."""
+        ids = list(dict.fromkeys(run_ids))
+        where = Comparison(Field(ATTRIBUTES, "id"), "in", tuple(ids))
+        found = {r.id: r for r in self.store.search_runs(None, where, [], len(ids), 0,
+                                                         include_deleted=True)}
+        for run_id in ids:
+            if run_id not in found:
+                raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
+        return [found[run_id] for run_id in ids]
+
     def resolve_run_id(self, ref: str) -> str:
         """The full id of the run ``ref`` names: its id, a unique start of it, the short id
         the CLI and UI print (its last characters), or a unique run name (deleted runs
@@ -320,6 +331,16 @@ class TrackingService:
                 f"max_points must be between 2 and {MAX_SERIES_POINTS}",
                 details={"field": "max_points"})
         return self.store.metric_series(run_id, check_key("metric", key), max_points)
+
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int = 1000) -> dict[str, MetricSeries]:
+        """:meth:`metric_series` of several runs at once (those having ``key``)."""
+        if not 2 <= max_points <= MAX_SERIES_POINTS:
+            raise InvalidArgumentError(
+                f"max_points must be between 2 and {MAX_SERIES_POINTS}",
+                details={"field": "max_points"})
+        return self.store.metric_series_many(list(run_ids), check_key("metric", key),
+                                             max_points)
 
     def metric_page(self, run_id: str, key: str, from_step: int = 0,
                     limit: int = 10_000) -> list[Metric]:

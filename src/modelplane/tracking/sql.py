@@ -32,7 +32,7 @@ from modelplane.store.tables import (
     runs,
 )
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
-from modelplane.tracking.history import MetricSeries, read_page, read_series
+from modelplane.tracking.history import MetricSeries, read_many, read_page, read_series
 from modelplane.tracking.paging import Cursor, RunSearcher
 from modelplane.tracking.runread import RUN_COLUMNS, PreparedRuns, RunReader
 
@@ -254,6 +254,10 @@ class SqlTrackingStore:
 
     def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
         return read_series(self.db, run_id, key, max_points)
+
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int) -> dict[str, MetricSeries]:
+        return read_many(self.db, run_ids, key, max_points)
 
     def metric_page(self, run_id: str, key: str, from_step: int,
                     limit: int) -> list[tuple[int, float, int]]:

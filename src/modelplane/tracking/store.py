@@ -63,6 +63,11 @@ class TrackingStore(Protocol):
         """At most about ``max_points`` points of a history: raw, or min/max buckets."""
         ...
 
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int) -> dict[str, MetricSeries]:
+        """:meth:`metric_series` of several runs (those having ``key``), by run id."""
+        ...
+
     def metric_page(self, run_id: str, key: str, from_step: int,
                     limit: int) -> list[tuple[int, float, int]]:
         """Up to ``limit`` points ``(step, value, epoch_ms)`` from ``from_step``, by step."""

@@ -18,7 +18,7 @@ from modelplane.server.ui.render import UIRoute, error_page, page, pager
 from modelplane.tracking.entities import Run
 from modelplane.tracking.history import MetricSeries
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
-from modelplane.tracking.service import RunPage, TrackingService
+from modelplane.tracking.service import RunPage
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False,
                    default_response_class=HTMLResponse)
@@ -122,11 +122,6 @@ def experiment(ref: str, tracking: TrackingDep, filter: str = "", order_by: str 
                                  "started (UTC)": "start_time"})
 
 
-def _history(tracking: TrackingService, run_id: str, key: str) -> list[tuple[float, float]]:
-    """The points of a chart: a long history read as min/max buckets, drawn as both."""
-    return _points(tracking.metric_series(run_id, key, CHART_POINTS))
-
-
 def _points(series: MetricSeries) -> list[tuple[float, float]]:
     if not series.bucketed:
         return [(step, low) for step, low, _ in series.points]
@@ -170,7 +165,7 @@ def compare(tracking: TrackingDep,
     if len(ids) > MAX_COMPARE:
         return error_page(422, f"compare at most {MAX_COMPARE} runs at a time (got "
                           f"{len(ids)})", section="experiments")
-    runs = [tracking.get_run(i) for i in ids]
+    runs = tracking.get_runs(ids)
     colours = {r.id: PALETTE[i % len(PALETTE)] for i, r in enumerate(runs)}
     param_keys = sorted({k for r in runs for k in r.params})
     metric_keys = sorted({k for r in runs for k in r.metrics})
@@ -180,8 +175,10 @@ def compare(tracking: TrackingDep,
                for k in metric_keys for values in [[r.metrics.get(k) for r in runs]]]
     charts = []
     for key in metric_keys:
-        series = [Series(r.name, _history(tracking, r.id, key), colours[r.id])
-                  for r in runs if key in r.metrics]
+        found = tracking.metric_series_many([r.id for r in runs if key in r.metrics], key,
+                                            CHART_POINTS)
+        series = [Series(r.name, _points(found[r.id]), colours[r.id])
+                  for r in runs if r.id in found]
         charts.append({"key": key, "svg": line_chart(series, title=key)})
     experiments = {r.experiment_id: tracking.get_experiment(r.experiment_id).name
                    for r in runs}
