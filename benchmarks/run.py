@@ -18,7 +18,7 @@ from benchmarks.common import Row, print_table  # noqa: E402
 
 BENCHMARKS = ["import_time", "catalogue", "pipelines", "features", "serving", "predlog",
               "drift", "scrape", "oip", "auth", "mlflow_compat", "ray_pipelines",
-              "remote_load", "soak"]
+              "remote_load", "soak", "catalogue_scale"]
 
 
 def main() -> None:

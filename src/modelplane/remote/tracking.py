@@ -18,6 +18,8 @@ from modelplane.core.errors import NotFoundError
 from modelplane.core.filters import ATTRIBUTES, And, Comparison, Expr, Field, format_filter
 from modelplane.remote.http import RemoteTransport, segment
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+from modelplane.tracking.history import MetricSeries
+from modelplane.tracking.paging import Cursor, decode_token, encode_token
 
 __all__ = ["RemoteTrackingStore"]
 
@@ -149,6 +151,32 @@ class RemoteTrackingStore:
         return [Metric(p["key"], float("nan") if p["value"] is None else p["value"],
                        p["step"], datetime.fromisoformat(p["timestamp"])) for p in points]
 
+    def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
+        got = self.http.get(f"/runs/{segment(run_id)}/metrics/{segment(key)}/series",
+                            max_points=max_points)
+        nan = float("nan")
+        return MetricSeries(got["key"], got["count"], got["bucketed"],
+                            [(int(s), nan if lo is None else lo, nan if hi is None else hi)
+                             for s, lo, hi in got["points"]])
+
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int) -> dict[str, MetricSeries]:
+        out = {}
+        for run_id in run_ids:
+            try:
+                out[run_id] = self.metric_series(run_id, key, max_points)
+            except NotFoundError:
+                continue
+        return {run_id: s for run_id, s in out.items() if s.count}
+
+    def metric_page(self, run_id: str, key: str, from_step: int,
+                    limit: int) -> list[tuple[int, float, int]]:
+        points = self.http.get(f"/runs/{segment(run_id)}/metrics/{segment(key)}/history",
+                               from_step=from_step, limit=limit)
+        return [(p["step"], float("nan") if p["value"] is None else p["value"],
+                 int(datetime.fromisoformat(p["timestamp"]).timestamp() * 1000))
+                for p in points]
+
     # -- search ------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
@@ -168,6 +196,19 @@ class RemoteTrackingStore:
             if page["next_page_token"] is None or not page["runs"]:
                 break
         return found
+
+    def search_page(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, cursor: Cursor,
+                    include_deleted: bool = False) -> tuple[list[Run], Cursor | None]:
+        """One page through the server, its page token passed along unchanged."""
+        page = self.http.post("/runs/search", {
+            "filter": format_filter(where),
+            "experiments": None if experiment_ids is None else list(experiment_ids),
+            "order_by": _order_text(order_by), "include_deleted": include_deleted,
+            "max_results": limit,
+            "page_token": None if cursor == Cursor() else encode_token(cursor)})
+        token = page["next_page_token"]
+        return [_run(r) for r in page["runs"]], None if token is None else decode_token(token)
 
     def heartbeat(self, run_ids: list[str]) -> None:
         for run_id in run_ids:

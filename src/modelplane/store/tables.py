@@ -127,6 +127,7 @@ params = Table(
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(256), primary_key=True),
     Column("value", Text, nullable=False),
+    Index(None, "key", "value", "run_id"),  # search by and sort on a param's value
 )
 
 run_tags = Table(
@@ -135,6 +136,7 @@ run_tags = Table(
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(256), primary_key=True),
     Column("value", Text, nullable=False),
+    Index(None, "key", "value", "run_id"),
 )
 
 #: Every logged value: the full history. Timestamps are epoch milliseconds (cheap to
@@ -148,7 +150,8 @@ metrics = Table(
     Column("value", Float, nullable=True),  # NULL is NaN (SQLite stores NaN as NULL)
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
-    Index(None, "run_id", "key"),  # rowid order is insertion order; history sorts by step
+    # covering: a history reads by step, a long one in buckets, never touching the table
+    Index(None, "run_id", "key", "step", "value"),
 )
 
 #: The latest value per (run, key): what search filters and sorts on.
@@ -160,7 +163,7 @@ latest_metrics = Table(
     Column("value", Float, nullable=True),  # NULL is NaN
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # epoch milliseconds
-    Index(None, "key", "value"),
+    Index(None, "key", "value", "run_id"),  # covering: search walks it in value order
 )
 
 run_artifacts = Table(

@@ -6,7 +6,6 @@ it, so a bad call never leaves a partial record.
 
 from __future__ import annotations
 
-import base64
 import getpass
 import os
 import re
@@ -25,11 +24,11 @@ from modelplane.core.errors import (
     InvalidStateError,
     NotFoundError,
 )
-from modelplane.core.filters import parse_filter, parse_order_by
+from modelplane.core.filters import ATTRIBUTES, Comparison, Field, parse_filter, parse_order_by
 from modelplane.core.ids import new_id
 from modelplane.core.procs import pid_alive
 from modelplane.core.refs import LOOKUP_LIMIT, did_you_mean, is_fragment, is_full_id, pick_one
-from modelplane.core.timeutil import as_utc, to_epoch_ms, utcnow
+from modelplane.core.timeutil import as_utc, from_epoch_ms, to_epoch_ms, utcnow
 from modelplane.tracking.code import code_version
 from modelplane.tracking.entities import (
     RUN_STATUSES,
@@ -40,6 +39,8 @@ from modelplane.tracking.entities import (
     Run,
     RunArtifact,
 )
+from modelplane.tracking.history import MetricSeries
+from modelplane.tracking.paging import decode_token, encode_token
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
 from modelplane.tracking.sql import SqlTrackingStore
 
@@ -47,6 +48,7 @@ __all__ = ["RunOrigin", "RunPage", "TrackingService", "check_key", "metric_value
 
 DEFAULT_EXPERIMENT = "Default"
 MAX_RESULTS = 50_000
+MAX_SERIES_POINTS = 50_000
 _KEY = re.compile(r"^[A-Za-z0-9_\-./: ]{1,256}$")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,256}$")
 
@@ -111,19 +113,6 @@ class RunOrigin:
     pid: int | None = None
     code_commit: str | None = None
     code_dirty: bool | None = None
-
-
-def _page_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        offset = -1
-    if offset < 0:
-        raise InvalidArgumentError("invalid page_token: pass the token of a previous page",
-                                   details={"field": "page_token"})
-    return offset
 
 
 class TrackingService:
@@ -218,6 +207,17 @@ class TrackingService:
 
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
+
+    def get_runs(self, run_ids: list[str]) -> list[Run]:
+        """Several runs in one search (a comparison), in the order given."""
+        ids = list(dict.fromkeys(run_ids))
+        where = Comparison(Field(ATTRIBUTES, "id"), "in", tuple(ids))
+        found = {r.id: r for r in self.store.search_runs(None, where, [], len(ids), 0,
+                                                         include_deleted=True)}
+        for run_id in ids:
+            if run_id not in found:
+                raise NotFoundError(f"run {run_id!r} not found", details={"run_id": run_id})
+        return [found[run_id] for run_id in ids]
 
     def resolve_run_id(self, ref: str) -> str:
         """The full id of the run ``ref`` names: its id, a unique start of it, the short id
@@ -327,6 +327,36 @@ class TrackingService:
         with no metrics, or not found, maps to an empty list)."""
         return self.store.latest_metrics(list(dict.fromkeys(run_ids)))
 
+    def metric_series(self, run_id: str, key: str, max_points: int = 1000) -> MetricSeries:
+        """A chart's worth of ``key``'s history: the points when there are at most
+        ``max_points``, otherwise min and max per bucket of steps (bounded whatever the
+        history's length)."""
+        if not 2 <= max_points <= MAX_SERIES_POINTS:
+            raise InvalidArgumentError(
+                f"max_points must be between 2 and {MAX_SERIES_POINTS}",
+                details={"field": "max_points"})
+        return self.store.metric_series(run_id, check_key("metric", key), max_points)
+
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int = 1000) -> dict[str, MetricSeries]:
+        """:meth:`metric_series` of several runs at once (those having ``key``)."""
+        if not 2 <= max_points <= MAX_SERIES_POINTS:
+            raise InvalidArgumentError(
+                f"max_points must be between 2 and {MAX_SERIES_POINTS}",
+                details={"field": "max_points"})
+        return self.store.metric_series_many(list(run_ids), check_key("metric", key),
+                                             max_points)
+
+    def metric_page(self, run_id: str, key: str, from_step: int = 0,
+                    limit: int = 10_000) -> list[Metric]:
+        """The full history in pages by step (an export reads them all): up to ``limit``
+        points from ``from_step``."""
+        if not 1 <= limit <= MAX_RESULTS:
+            raise InvalidArgumentError(f"limit must be between 1 and {MAX_RESULTS}",
+                                       details={"field": "limit"})
+        return [Metric(key, v, s, from_epoch_ms(ts)) for s, v, ts in
+                self.store.metric_page(run_id, check_key("metric", key), from_step, limit)]
+
     # -- search ------------------------------------------------------------------------
     def search_runs(self, filter: str = "", *, experiments: Iterable[str] | None = None,
                     order_by: str = "", max_results: int = 1000, page_token: str | None = None,
@@ -337,14 +367,9 @@ class TrackingService:
         where = parse_filter(filter, RUN_FILTER_SCHEMA)
         order = parse_order_by(order_by, RUN_FILTER_SCHEMA)
         ids = None if experiments is None else [self.get_experiment(e).id for e in experiments]
-        offset = _page_offset(page_token)
-        found = self.store.search_runs(ids, where, order, max_results + 1, offset,
-                                       include_deleted)
-        token = None
-        if len(found) > max_results:
-            found = found[:max_results]
-            token = base64.urlsafe_b64encode(str(offset + max_results).encode()).decode()
-        return RunPage(found, token)
+        found, nxt = self.store.search_page(ids, where, order, max_results,
+                                            decode_token(page_token), include_deleted)
+        return RunPage(found, None if nxt is None else encode_token(nxt))
 
     # -- artifacts and datasets --------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],

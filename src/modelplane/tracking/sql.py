@@ -32,8 +32,9 @@ from modelplane.store.tables import (
     runs,
 )
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+from modelplane.tracking.history import MetricSeries, read_many, read_page, read_series
+from modelplane.tracking.paging import Cursor, RunSearcher
 from modelplane.tracking.runread import RUN_COLUMNS, PreparedRuns, RunReader
-from modelplane.tracking.search import search_page
 
 __all__ = ["SqlTrackingStore", "from_epoch_ms", "to_epoch_ms"]
 
@@ -44,9 +45,6 @@ _COPY_METRICS = ("COPY metrics (run_id, key, value, step, timestamp) "
 
 _NAN = float("nan")
 
-
-# search statements kept compiled, per store (the oldest is dropped beyond this)
-_SEARCHES_KEPT = 256
 
 # module level: the fast reader keeps one compiled form per statement object
 _EXPERIMENT_BY_KEY = select(experiments).where(
@@ -66,7 +64,7 @@ class SqlTrackingStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._reader = RunReader(db)
-        self._searches: dict[tuple[Any, ...], PreparedRuns] = {}
+        self._searcher = RunSearcher(self._reader)
         upsert: Any
         if db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as upsert
@@ -267,25 +265,32 @@ class SqlTrackingStore:
                 found[rid].append(Metric(k, _NAN if v is None else v, s, from_epoch_ms(ts)))
         return found
 
+    def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
+        return read_series(self.db, run_id, key, max_points)
+
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int) -> dict[str, MetricSeries]:
+        return read_many(self.db, run_ids, key, max_points)
+
+    def metric_page(self, run_id: str, key: str, from_step: int,
+                    limit: int) -> list[tuple[int, float, int]]:
+        return read_page(self.db, run_id, key, from_step, limit)
+
     # -- search ------------------------------------------------------------------------
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
                     include_deleted: bool = False) -> list[Run]:
-        """One compiled statement per search shape (filter, order, number of experiments):
-        a repeated search, or the next page of one, only binds its values."""
-        ids = None if experiment_ids is None else list(experiment_ids)
-        key = (where, tuple(order_by), None if ids is None else len(ids), include_deleted)
-        prepared = self._searches.get(key)
-        if prepared is None:
-            page = search_page(where, order_by, None if ids is None else len(ids),
-                               include_deleted)
-            prepared = self._reader.prepare(page.stmt, page.order, page.late)
-            if len(self._searches) >= _SEARCHES_KEPT:
-                self._searches.pop(next(iter(self._searches)), None)
-            self._searches[key] = prepared
-        late: dict[str, Any] = {"limit": limit, "offset": offset}
-        late.update((f"experiment_{i}", run_id) for i, run_id in enumerate(ids or ()))
-        return self._reader.load(prepared, late)
+        """Runs ``offset`` to ``offset + limit`` of a search (see :meth:`search_page`)."""
+        return self._searcher.search(experiment_ids, where, order_by, limit, offset,
+                                     include_deleted)
+
+    def search_page(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, cursor: Cursor,
+                    include_deleted: bool = False) -> tuple[list[Run], Cursor | None]:
+        """A page of a search from ``cursor``, and the next page's cursor: the work is
+        bounded by ``limit`` whatever page it is (keyset pagination)."""
+        return self._searcher.page(experiment_ids, where, order_by, limit, cursor,
+                                   include_deleted)
 
     # -- artifacts and datasets --------------------------------------------------------
     def add_artifact(self, run_id: str, artifact: RunArtifact) -> None:

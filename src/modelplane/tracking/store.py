@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelplane.core.filters import Expr, Field
 from modelplane.tracking.entities import DatasetRecord, Experiment, Metric, Run, RunArtifact
+
+if TYPE_CHECKING:
+    from modelplane.tracking.history import MetricSeries
+    from modelplane.tracking.paging import Cursor
 
 __all__ = ["TrackingStore"]
 
@@ -54,6 +58,26 @@ class TrackingStore(Protocol):
     def search_runs(self, experiment_ids: Sequence[str] | None, where: Expr | None,
                     order_by: Sequence[tuple[Field, bool]], limit: int, offset: int,
                     include_deleted: bool = False) -> list[Run]: ...
+
+    def metric_series(self, run_id: str, key: str, max_points: int) -> MetricSeries:
+        """At most about ``max_points`` points of a history: raw, or min/max buckets."""
+        ...
+
+    def metric_series_many(self, run_ids: list[str], key: str,
+                           max_points: int) -> dict[str, MetricSeries]:
+        """:meth:`metric_series` of several runs (those having ``key``), by run id."""
+        ...
+
+    def metric_page(self, run_id: str, key: str, from_step: int,
+                    limit: int) -> list[tuple[int, float, int]]:
+        """Up to ``limit`` points ``(step, value, epoch_ms)`` from ``from_step``, by step."""
+        ...
+
+    def search_page(self, experiment_ids: Sequence[str] | None, where: Expr | None,
+                    order_by: Sequence[tuple[Field, bool]], limit: int, cursor: Cursor,
+                    include_deleted: bool = False) -> tuple[list[Run], Cursor | None]:
+        """Up to ``limit`` runs from ``cursor`` and the next page's cursor (None: last)."""
+        ...
 
     def add_artifact(self, run_id: str, artifact: RunArtifact) -> None: ...
 

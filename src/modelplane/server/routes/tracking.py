@@ -21,6 +21,7 @@ from modelplane.server.schemas.tracking import (
     ExperimentUpdate,
     LogBatchIn,
     MetricOut,
+    MetricSeriesOut,
     MetricsIn,
     RunCreate,
     RunOut,
@@ -192,8 +193,13 @@ def delete_tag(run_id: str, key: str, tracking: TrackingDep) -> None:
 
 
 @router.get("/runs/{run_id}/metrics/{key:path}/history", response_model=list[MetricOut])
-def metric_history(run_id: str, key: str, tracking: TrackingDep) -> list[MetricOut]:
-    """Every point logged for ``key``, by step then time."""
+def metric_history(run_id: str, key: str, tracking: TrackingDep, from_step: int = 0,
+                   limit: int | None = None) -> list[MetricOut]:
+    """Every point logged for ``key``, by step then time; with ``limit``, a page of them
+    from ``from_step`` (a long history is exported page by page)."""
+    if limit is not None:
+        tracking.get_run(run_id)  # 404 for an unknown run
+        return [MetricOut.of(m) for m in tracking.metric_page(run_id, key, from_step, limit)]
     history = tracking.metric_history(run_id, key)
     if not history:
         known = sorted(tracking.get_run(run_id).metrics)  # 404 for an unknown run
@@ -202,6 +208,20 @@ def metric_history(run_id: str, key: str, tracking: TrackingDep) -> list[MetricO
             + (f"; it has {', '.join(known)}" if known else "; it has no metrics"),
             details={"run_id": run_id, "key": key, "available": known})
     return [MetricOut.of(m) for m in history]
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}/series", response_model=MetricSeriesOut)
+def metric_series(run_id: str, key: str, tracking: TrackingDep,
+                  max_points: int = 1000) -> MetricSeriesOut:
+    """At most about ``max_points`` points of ``key``: raw, or min/max per step bucket."""
+    tracking.get_run(run_id)  # 404 for an unknown run
+    series = tracking.metric_series(run_id, key, max_points)
+    return MetricSeriesOut(key=series.key, count=series.count, bucketed=series.bucketed,
+                           points=[[s, _num(lo), _num(hi)] for s, lo, hi in series.points])
+
+
+def _num(value: float) -> float | None:
+    return None if value != value else value  # NaN is null in JSON
 
 
 router.include_router(run_artifacts.router)

@@ -35,6 +35,7 @@ __all__ = [
     "LogBatchIn",
     "MetricIn",
     "MetricOut",
+    "MetricSeriesOut",
     "MetricsIn",
     "RunCreate",
     "RunOut",
@@ -187,6 +188,16 @@ class MetricOut(BaseModel):
     def of(cls, metric: Metric) -> MetricOut:
         return cls(key=metric.key, value=metric.value, step=metric.step,
                    timestamp=metric.timestamp)
+
+
+class MetricSeriesOut(BaseModel):
+    """A chart's worth of a history: ``points`` are ``[step, min, max]`` (raw points have
+    ``min == max``; buckets start at ``step``)."""
+
+    key: str
+    count: int
+    bucketed: bool
+    points: list[list[float | None]]
 
 
 class LogBatchIn(_In):

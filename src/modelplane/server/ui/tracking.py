@@ -16,15 +16,17 @@ from modelplane.server.ui.artifacts import listing, run_files
 from modelplane.server.ui.charts import PALETTE, Series, line_chart
 from modelplane.server.ui.render import UIRoute, error_page, page, pager
 from modelplane.tracking.entities import Run
+from modelplane.tracking.history import MetricSeries
 from modelplane.tracking.search import RUN_FILTER_SCHEMA
-from modelplane.tracking.service import RunPage, TrackingService
+from modelplane.tracking.service import RunPage
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False,
                    default_response_class=HTMLResponse)
 
 PAGE_SIZES = (25, 50, 100, 500)
 MAX_COLUMNS = 20  # metric or param columns in the runs table
-MAX_COMPARE = 20
+MAX_COMPARE = 50
+CHART_POINTS = 1000  # a longer history is drawn as min/max per bucket of steps
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,10 @@ def experiment(ref: str, tracking: TrackingDep, filter: str = "", order_by: str 
                                  "started (UTC)": "start_time"})
 
 
-def _history(tracking: TrackingService, run_id: str, key: str) -> list[tuple[float, float]]:
-    return [(m.step, m.value) for m in tracking.metric_history(run_id, key)]
+def _points(series: MetricSeries) -> list[tuple[float, float]]:
+    if not series.bucketed:
+        return [(step, low) for step, low, _ in series.points]
+    return [(step, value) for step, low, high in series.points for value in (low, high)]
 
 
 @router.get("/runs/{run_id}")
@@ -131,9 +135,9 @@ def run_detail(run_id: str, client: ClientDep) -> HTMLResponse:
     exp = tracking.get_experiment(run.experiment_id)
     charts = []
     for key in sorted(run.metrics)[:MAX_COLUMNS * 2]:
-        points = _history(tracking, run.id, key)
-        charts.append({"key": key, "count": len(points),
-                       "svg": line_chart([Series(run.name, points)], title=key)})
+        series = tracking.metric_series(run.id, key, CHART_POINTS)
+        charts.append({"key": key, "count": series.count,
+                       "svg": line_chart([Series(run.name, _points(series))], title=key)})
     quoted = run.id.replace("'", "''")
     versions = registry.search_versions(f"run_id = '{quoted}'", max_results=100).items
     children = tracking.search_runs(f"parent_run_id = '{quoted}'", max_results=100).runs
@@ -161,7 +165,7 @@ def compare(tracking: TrackingDep,
     if len(ids) > MAX_COMPARE:
         return error_page(422, f"compare at most {MAX_COMPARE} runs at a time (got "
                           f"{len(ids)})", section="experiments")
-    runs = [tracking.get_run(i) for i in ids]
+    runs = tracking.get_runs(ids)
     colours = {r.id: PALETTE[i % len(PALETTE)] for i, r in enumerate(runs)}
     param_keys = sorted({k for r in runs for k in r.params})
     metric_keys = sorted({k for r in runs for k in r.metrics})
@@ -171,8 +175,10 @@ def compare(tracking: TrackingDep,
                for k in metric_keys for values in [[r.metrics.get(k) for r in runs]]]
     charts = []
     for key in metric_keys:
-        series = [Series(r.name, _history(tracking, r.id, key), colours[r.id])
-                  for r in runs if key in r.metrics]
+        found = tracking.metric_series_many([r.id for r in runs if key in r.metrics], key,
+                                            CHART_POINTS)
+        series = [Series(r.name, _points(found[r.id]), colours[r.id])
+                  for r in runs if r.id in found]
         charts.append({"key": key, "svg": line_chart(series, title=key)})
     experiments = {r.experiment_id: tracking.get_experiment(r.experiment_id).name
                    for r in runs}
