@@ -56,6 +56,7 @@ def test_requests_with_entity_keys_get_online_features(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPLANE_")}
     env["MODELPLANE_HOME"] = str(home)
+    env["MODELPLANE_ALLOW_PICKLE"] = "true"  # the scorer is a python-flavor pickle
     proc = subprocess.Popen([sys.executable, "-m", "modelplane", "serve",
                              "models:/scorer@production", "--feature-service", "scoring",
                              "--port", str(port), "--log-level", "warning"], env=env,

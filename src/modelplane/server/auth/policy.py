@@ -48,6 +48,7 @@ _V1: dict[str, str] = {
     "POST /runs/{run_id}/log-batch": W, "POST /runs/{run_id}/metrics": W,
     "PUT /runs/{run_id}/params": W, "PUT /runs/{run_id}/tags": W,
     "DELETE /runs/{run_id}/tags/{key}": W, "GET /runs/{run_id}/metrics/{key}/history": R,
+    "GET /runs/{run_id}/metrics/{key}/series": R,
     "PUT /runs/{run_id}/artifacts/{path}": W, "GET /runs/{run_id}/artifacts/{path}": R,
     "GET /runs/{run_id}/artifacts": R, "POST /runs/{run_id}/artifacts": W,
     "GET /runs/{run_id}/datasets": R, "POST /runs/{run_id}/datasets": W,
