@@ -62,13 +62,20 @@ def _code_text(code: Any) -> str:
 
 def environment_digest() -> str:
     """Python version plus every ``*.dist-info`` / ``*.egg-info`` name on ``sys.path``
-    (names carry versions); cheap (directory listings) and cached per process."""
+    (names carry versions); cheap (directory listings) and cached per process. A folder
+    inside a ``site-packages`` entry is a package's own vendored copy that it put on the
+    path when imported (``import ray`` adds ``ray/thirdparty_files``), not the
+    environment: counting it would make a step's key depend on what was imported first."""
     global _env_digest
     if _env_digest is None:
+        entries = [os.path.abspath(e or ".") for e in sys.path]
+        sites = [e for e in entries if os.path.basename(e) in ("site-packages", "dist-packages")]
         names: set[str] = set()
-        for entry in sys.path:
+        for entry in entries:
+            if any(entry.startswith(site + os.sep) for site in sites):
+                continue
             try:
-                with os.scandir(entry or ".") as it:
+                with os.scandir(entry) as it:
                     names.update(e.name for e in it
                                  if e.name.endswith((".dist-info", ".egg-info")))
             except OSError:

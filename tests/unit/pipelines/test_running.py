@@ -153,3 +153,27 @@ def test_class_style_pipeline_runs() -> None:
     assert run.status == "succeeded", run.error
     assert run.steps[1].outputs["output"].kind == "model"
     assert mp.Client().pipelines.load_output(run.id, "evaluate")["accuracy"] > 0.7
+
+
+def test_a_vendored_folder_put_on_the_path_by_an_import_keeps_the_cache_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``import ray`` puts ``site-packages/ray/thirdparty_files`` (with ``.dist-info``
+    folders) on ``sys.path``: a step's key must not change with what was imported first,
+    or a process that imported it misses every cache entry another process wrote."""
+    import sys
+
+    import modelplane.pipelines.cache as cache
+
+    site = tmp_path / "site-packages"
+    vendored = site / "somepkg" / "thirdparty_files"
+    (vendored / "psutil-7.0.0.dist-info").mkdir(parents=True)
+    (site / "numpy-2.0.0.dist-info").mkdir()
+    monkeypatch.setattr(sys, "path", [str(site)])
+    monkeypatch.setattr(cache, "_env_digest", None)
+    before = cache.environment_digest()
+    monkeypatch.setattr(sys, "path", [str(site), str(vendored)])
+    monkeypatch.setattr(cache, "_env_digest", None)
+    assert cache.environment_digest() == before
+    (site / "pandas-3.0.0.dist-info").mkdir()  # a real change of the environment counts
+    monkeypatch.setattr(cache, "_env_digest", None)
+    assert cache.environment_digest() != before
