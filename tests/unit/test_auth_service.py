@@ -56,7 +56,7 @@ def test_token_lifecycle(auth: AuthService) -> None:
         auth.create_token("bob")
     record, text = auth.create_token("ann", "ci", expires="2h")
     assert record.role == "writer" and record.expires_at is not None
-    assert text.split("_")[2] not in repr(auth.store.get_token(record.id))
+    assert text.split("_", 2)[2] not in repr(auth.store.get_token(record.id))  # the secret
     identity = auth.authenticate(text)
     assert (identity.user, identity.role, identity.actor) == ("ann", "writer", "ann/ci")
     assert auth.cached(text) == identity
