@@ -162,6 +162,22 @@ class StepContext:
 current = StepContext()
 
 
+def launch_in_thread(launch: Callable[[StepTask], StepResult], task: StepTask,
+                     name: str) -> Future[StepResult]:
+    """Run a launcher's blocking ``launch(task)`` on a daemon thread; its future carries
+    the result, or an error result if the launch itself raised."""
+    future: Future[StepResult] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(launch(task))
+        except BaseException as exc:
+            future.set_result(StepResult(error=f"{type(exc).__name__}: {exc}"))
+
+    threading.Thread(target=target, daemon=True, name=f"{name}-{task.node}").start()
+    return future
+
+
 def execute_task(task: StepTask, store: ArtifactStore, *,
                  services: Callable[[], StepServices] | None = None,
                  load: Callable[[ArtifactRef], Any] | None = None,

@@ -13,12 +13,11 @@ attempt; the actors and the placement group are removed after every attempt.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from modelplane.pipelines.executors.base import StepResult, StepTask
+from modelplane.pipelines.executors.base import StepResult, StepTask, launch_in_thread
 
 if TYPE_CHECKING:
     from modelplane.pipelines.dsl import Ray
@@ -36,16 +35,7 @@ class RayTrainLauncher:
         self.address = address
 
     def submit(self, task: StepTask) -> Future[StepResult]:
-        future: Future[StepResult] = Future()
-
-        def target() -> None:
-            try:
-                future.set_result(self.launch(task))
-            except BaseException as exc:
-                future.set_result(StepResult(error=f"{type(exc).__name__}: {exc}"))
-
-        threading.Thread(target=target, daemon=True, name=f"ray-train-{task.node}").start()
-        return future
+        return launch_in_thread(self.launch, task, "ray-train")
 
     def launch(self, task: StepTask) -> StepResult:
         from modelplane.cluster import connect

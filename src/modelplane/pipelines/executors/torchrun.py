@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from modelplane.core.errors import InvalidArgumentError
-from modelplane.pipelines.executors.base import StepResult, StepTask
+from modelplane.pipelines.executors.base import StepResult, StepTask, launch_in_thread
 
 if TYPE_CHECKING:
     from modelplane.artifacts.store import ArtifactStore
@@ -117,16 +117,7 @@ class TorchrunLauncher:
         self.run_store = run_store
 
     def submit(self, task: StepTask) -> Future[StepResult]:
-        future: Future[StepResult] = Future()
-
-        def target() -> None:
-            try:
-                future.set_result(self.launch(task))
-            except BaseException as exc:
-                future.set_result(StepResult(error=f"{type(exc).__name__}: {exc}"))
-
-        threading.Thread(target=target, daemon=True, name=f"torchrun-{task.node}").start()
-        return future
+        return launch_in_thread(self.launch, task, "torchrun")
 
     def launch(self, task: StepTask) -> StepResult:
         from modelplane.pipelines.dsl import Torchrun
